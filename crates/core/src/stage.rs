@@ -1,0 +1,82 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arrow::datatypes::SchemaRef;
+
+use crate::{Dataset, Error, Result, TaskOutput};
+
+/// The schema of one input of a stage, named by the id of the stage that makes it.
+#[derive(Debug, Clone)]
+pub struct InputSchema {
+    pub id: String,
+    pub schema: SchemaRef,
+}
+
+/// What building a stage from its settings may use.
+pub struct BuildContext<'a> {
+    /// The stage's id in the pipeline file.
+    pub stage_id: &'a str,
+    /// Relative paths in settings are relative to this directory (the pipeline file's).
+    pub base_dir: &'a std::path::Path,
+}
+
+impl BuildContext<'_> {
+    /// `path` made absolute against the pipeline file's directory.
+    pub fn resolve(&self, path: &str) -> std::path::PathBuf {
+        crate::resolve_path(self.base_dir, path)
+    }
+}
+
+/// What a stage's task sees: its inputs, opened, and a way to stop early.
+pub struct TaskContext<'a> {
+    pub stage_id: &'a str,
+    /// The input datasets, in the order the pipeline file lists them.
+    pub inputs: &'a [Dataset],
+    /// Rows per record batch when reading inputs.
+    pub batch_size: usize,
+    /// Threads the stage may use inside one task (the executor's pool size).
+    pub threads: usize,
+    /// Scratch space for the stage (spill files); removed when the stage completes.
+    pub scratch_dir: &'a std::path::Path,
+    pub cancel: &'a AtomicBool,
+}
+
+impl TaskContext<'_> {
+    /// `Err(Cancelled)` once the run is being stopped; long loops call this per batch.
+    pub fn check_cancelled(&self) -> Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A stage kind, built from its settings (`build()` in the stage's crate) and run by the
+/// executor. Its work is split into numbered tasks that run in parallel and independently:
+/// a task writes its rows through [`TaskOutput`] and is recorded as done when it returns, so
+/// a killed run resumes at the first unfinished task.
+pub trait Stage: Send + Sync {
+    /// The stage kind's key in pipeline files (`read`, `sql`, `write`, …).
+    fn kind(&self) -> &'static str;
+
+    /// The schema of the output, given the inputs' schemas. Errors name the missing column
+    /// and the input that lacks it; the pipeline is checked with this before any work.
+    fn output_schema(&self, inputs: &[InputSchema]) -> Result<SchemaRef>;
+
+    /// What the output depends on besides the settings and the inputs' manifests: for a
+    /// stage that reads files, their paths, sizes and modification times.
+    fn external_fingerprint(&self) -> Result<String> {
+        Ok(String::new())
+    }
+
+    /// How many tasks the work splits into, given the opened inputs.
+    fn num_tasks(&self, inputs: &[Dataset]) -> Result<usize>;
+
+    /// Run one task. Rows go to `out`; counters and warnings too.
+    fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()>;
+
+    /// Facts recorded in the manifest's `notes` (for example that text is modified).
+    fn notes(&self) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
+}

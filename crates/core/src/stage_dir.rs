@@ -1,0 +1,582 @@
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Counters, Error, MANIFEST_FILE, Manifest, PROGRAM_VERSION, PartInfo, Result, StageInfo,
+    schema_to_json, tmp_path, write_atomic,
+};
+
+const RUNNING_FILE: &str = "_running.json";
+const TASKS_DIR: &str = "_tasks";
+const SCRATCH_DIR: &str = "_scratch";
+/// Warnings kept per task and per manifest; the counters hold the full counts.
+const MAX_WARNINGS: usize = 100;
+
+/// How parts are written.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// A row group is flushed when its buffered size reaches this many bytes.
+    pub row_group_bytes: usize,
+    /// … or this many rows.
+    pub row_group_rows: usize,
+    /// A task starts a new part file when the current one reaches this many bytes.
+    pub part_bytes: u64,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            row_group_bytes: 64 << 20,
+            row_group_rows: 64 * 1024,
+            part_bytes: 256 << 20,
+        }
+    }
+}
+
+/// The directory a stage writes its dataset into, with the bookkeeping that makes the
+/// work resumable: `_running.json` (the fingerprint being built), `_tasks/task-N.json`
+/// (one per finished task: its parts and counters) and finally `_manifest.json`.
+pub struct StageDir {
+    dir: PathBuf,
+    fingerprint: String,
+    schema: SchemaRef,
+    opts: WriteOptions,
+}
+
+/// What a finished task wrote and counted; stored in `_tasks/task-NNNNN.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub task: usize,
+    pub fingerprint: String,
+    pub parts: Vec<PartInfo>,
+    pub counters: Counters,
+    pub warnings: Vec<String>,
+    pub seconds: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Running {
+    fingerprint: String,
+}
+
+impl StageDir {
+    /// Prepare `dir` to build the dataset with `fingerprint`. Work of an interrupted run
+    /// with the same fingerprint is kept; anything else in the directory (a completed
+    /// dataset being rebuilt, work for other settings) is removed.
+    pub fn open(
+        dir: &Path,
+        fingerprint: &str,
+        schema: SchemaRef,
+        opts: WriteOptions,
+    ) -> Result<StageDir> {
+        let resumable = !dir.join(MANIFEST_FILE).exists()
+            && std::fs::read_to_string(dir.join(RUNNING_FILE))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Running>(&t).ok())
+                .is_some_and(|r| r.fingerprint == fingerprint);
+        if !resumable && dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        std::fs::create_dir_all(dir.join(TASKS_DIR)).map_err(|e| Error::io(dir, e))?;
+        if !resumable {
+            let text = serde_json::to_string(&Running {
+                fingerprint: fingerprint.to_string(),
+            })
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            write_atomic(&dir.join(RUNNING_FILE), text.as_bytes())?;
+        }
+        Ok(StageDir {
+            dir: dir.to_path_buf(),
+            fingerprint: fingerprint.to_string(),
+            schema,
+            opts,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Scratch space for spill files, created on demand and removed by [`finalize`](Self::finalize).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.dir.join(SCRATCH_DIR)
+    }
+
+    fn task_file(&self, task: usize) -> PathBuf {
+        self.dir
+            .join(TASKS_DIR)
+            .join(format!("task-{task:05}.json"))
+    }
+
+    /// The finished tasks of this fingerprint whose parts are all present and whole.
+    pub fn completed(&self, num_tasks: usize) -> BTreeMap<usize, TaskRecord> {
+        let mut done = BTreeMap::new();
+        for task in 0..num_tasks {
+            let Ok(text) = std::fs::read_to_string(self.task_file(task)) else {
+                continue;
+            };
+            let Ok(rec) = serde_json::from_str::<TaskRecord>(&text) else {
+                continue;
+            };
+            let whole = rec.fingerprint == self.fingerprint
+                && rec.task == task
+                && rec.parts.iter().all(|p| {
+                    std::fs::metadata(self.dir.join(&p.file)).is_ok_and(|m| m.len() == p.bytes)
+                });
+            if whole {
+                done.insert(task, rec);
+            }
+        }
+        done
+    }
+
+    /// A writer for task `task`, after removing anything an interrupted attempt left.
+    pub fn task_output(&self, task: usize) -> Result<TaskOutput> {
+        let prefix = format!("part-{task:05}-");
+        let tmp_prefix = format!(".part-{task:05}-");
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&prefix) || name.starts_with(&tmp_prefix) {
+                std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            }
+        }
+        Ok(TaskOutput {
+            dir: self.dir.clone(),
+            task,
+            lane: 0,
+            schema: self.schema.clone(),
+            opts: self.opts.clone(),
+            current: None,
+            parts: Vec::new(),
+            counters: Counters::default(),
+            warnings: Vec::new(),
+            started: std::time::Instant::now(),
+            on_rows: None,
+        })
+    }
+
+    /// Close a task's last part and record the task as done; from now on a resumed run
+    /// keeps it.
+    pub fn complete(&self, out: TaskOutput) -> Result<TaskRecord> {
+        let rec = out.finish(&self.fingerprint)?;
+        let text =
+            serde_json::to_string_pretty(&rec).map_err(|e| Error::Internal(e.to_string()))?;
+        write_atomic(&self.task_file(rec.task), text.as_bytes())?;
+        Ok(rec)
+    }
+
+    /// When all `num_tasks` tasks are recorded, write the manifest (last) and return it.
+    /// `None` when tasks are missing (other shards are still working on them).
+    pub fn finalize(
+        &self,
+        stage: StageInfo,
+        provenance: crate::Provenance,
+        num_tasks: usize,
+        tasks_reused: u64,
+        seconds: f64,
+        notes: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<Manifest>> {
+        let done = self.completed(num_tasks);
+        if done.len() < num_tasks {
+            return Ok(None);
+        }
+        let mut counters = Counters::default();
+        let mut parts = Vec::new();
+        let mut warnings = Vec::new();
+        for rec in done.values() {
+            counters.merge(&rec.counters);
+            parts.extend(rec.parts.iter().cloned());
+            for w in &rec.warnings {
+                if warnings.len() < MAX_WARNINGS {
+                    warnings.push(w.clone());
+                }
+            }
+        }
+        let manifest = Manifest {
+            format: Manifest::FORMAT.to_string(),
+            stage,
+            fingerprint: self.fingerprint.clone(),
+            program_version: PROGRAM_VERSION.to_string(),
+            provenance,
+            schema: schema_to_json(&self.schema),
+            rows: parts.iter().map(|p| p.rows).sum(),
+            bytes: parts.iter().map(|p| p.bytes).sum(),
+            parts,
+            counters,
+            warnings,
+            notes,
+            tasks: num_tasks as u64,
+            tasks_reused,
+            seconds,
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        };
+        manifest.write(&self.dir)?;
+        let _ = std::fs::remove_file(self.dir.join(RUNNING_FILE));
+        let scratch = self.scratch_dir();
+        if scratch.exists() {
+            std::fs::remove_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+        }
+        Ok(Some(manifest))
+    }
+}
+
+struct OpenPart {
+    writer: ArrowWriter<File>,
+    tmp: PathBuf,
+    path: PathBuf,
+    rows: u64,
+}
+
+/// Where one task writes its rows: Parquet parts named `part-TTTTT-LLL-SSS.parquet` (task,
+/// lane, sequence), each
+/// written under a temporary name and renamed when closed; plus the task's counters and
+/// warnings. `rows_out` is counted automatically.
+pub struct TaskOutput {
+    dir: PathBuf,
+    task: usize,
+    lane: usize,
+    schema: SchemaRef,
+    opts: WriteOptions,
+    current: Option<OpenPart>,
+    parts: Vec<PartInfo>,
+    counters: Counters,
+    warnings: Vec<String>,
+    started: std::time::Instant,
+    on_rows: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl TaskOutput {
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Called with the number of rows of every batch written (progress bars).
+    pub fn set_progress(&mut self, f: Arc<dyn Fn(u64) + Send + Sync>) {
+        self.on_rows = Some(f);
+    }
+
+    /// Write a batch. Its columns must match the stage's output schema.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let batch = if batch.schema().fields() == self.schema.fields() {
+            batch.clone()
+        } else {
+            batch
+                .clone()
+                .with_schema(self.schema.clone())
+                .map_err(|e| {
+                    Error::Internal(format!(
+                        "a batch does not match the stage's output schema: {e} (batch: {:?})",
+                        batch.schema()
+                    ))
+                })?
+        };
+        if self.current.is_none() {
+            self.current = Some(self.open_part()?);
+        }
+        let part = self.current.as_mut().expect("opened above");
+        part.writer
+            .write(&batch)
+            .map_err(|e| Error::parquet(&part.tmp, e))?;
+        part.rows += batch.num_rows() as u64;
+        if part.writer.in_progress_size() >= self.opts.row_group_bytes {
+            part.writer
+                .flush()
+                .map_err(|e| Error::parquet(&part.tmp, e))?;
+        }
+        if part.writer.bytes_written() as u64 >= self.opts.part_bytes {
+            self.close_part()?;
+        }
+        self.counters.add("rows_out", batch.num_rows() as u64);
+        if let Some(f) = &self.on_rows {
+            f(batch.num_rows() as u64);
+        }
+        Ok(())
+    }
+
+    /// A second writer for the same task, for work the task does in parallel (one lane
+    /// per query partition, say). Its parts are named with `lane` (≥ 1, unique in the
+    /// task) and join this output's parts, in order, by [`absorb`](Self::absorb).
+    pub fn lane(&self, lane: usize) -> TaskOutput {
+        TaskOutput {
+            dir: self.dir.clone(),
+            task: self.task,
+            lane,
+            schema: self.schema.clone(),
+            opts: self.opts.clone(),
+            current: None,
+            parts: Vec::new(),
+            counters: Counters::default(),
+            warnings: Vec::new(),
+            started: self.started,
+            on_rows: self.on_rows.clone(),
+        }
+    }
+
+    /// Close a lane's last part and take its parts, counters and warnings.
+    pub fn absorb(&mut self, mut lane: TaskOutput) -> Result<()> {
+        self.close_part()?;
+        lane.close_part()?;
+        self.parts.append(&mut lane.parts);
+        self.counters.merge(&lane.counters);
+        for w in lane.warnings {
+            if self.warnings.len() < MAX_WARNINGS {
+                self.warnings.push(w);
+            }
+        }
+        Ok(())
+    }
+
+    /// Add `n` to the counter `name`.
+    pub fn count(&mut self, name: &str, n: u64) {
+        self.counters.add(name, n);
+    }
+
+    /// Count `n` rows dropped for `reason` (counter `dropped.<reason>`).
+    pub fn dropped(&mut self, reason: &str, n: u64) {
+        self.counters.add(&format!("dropped.{reason}"), n);
+    }
+
+    /// Keep a warning (bad line, skipped record) for the manifest; the first ones per task
+    /// are kept, the counters say how many there were.
+    pub fn warn(&mut self, message: String) {
+        self.counters.add("warnings", 1);
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(message);
+        }
+    }
+
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn open_part(&mut self) -> Result<OpenPart> {
+        let path = self.dir.join(format!(
+            "part-{:05}-{:03}-{:03}.parquet",
+            self.task,
+            self.lane,
+            self.parts.len()
+        ));
+        let tmp = tmp_path(&path);
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).expect("valid level"),
+            ))
+            .set_max_row_group_row_count(Some(self.opts.row_group_rows))
+            .build();
+        let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(props))
+            .map_err(|e| Error::parquet(&tmp, e))?;
+        Ok(OpenPart {
+            writer,
+            tmp,
+            path,
+            rows: 0,
+        })
+    }
+
+    fn close_part(&mut self) -> Result<()> {
+        let Some(part) = self.current.take() else {
+            return Ok(());
+        };
+        let file = part
+            .writer
+            .into_inner()
+            .map_err(|e| Error::parquet(&part.tmp, e))?;
+        file.sync_all().map_err(|e| Error::io(&part.tmp, e))?;
+        drop(file);
+        let bytes = std::fs::metadata(&part.tmp)
+            .map_err(|e| Error::io(&part.tmp, e))?
+            .len();
+        std::fs::rename(&part.tmp, &part.path).map_err(|e| Error::io(&part.path, e))?;
+        self.parts.push(PartInfo {
+            file: part
+                .path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+            rows: part.rows,
+            bytes,
+        });
+        Ok(())
+    }
+
+    /// Close the last part and describe the finished task.
+    fn finish(mut self, fingerprint: &str) -> Result<TaskRecord> {
+        self.close_part()?;
+        Ok(TaskRecord {
+            task: self.task,
+            fingerprint: fingerprint.to_string(),
+            parts: std::mem::take(&mut self.parts),
+            counters: std::mem::take(&mut self.counters),
+            warnings: std::mem::take(&mut self.warnings),
+            seconds: self.started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::{Dataset, Provenance};
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]))
+    }
+
+    fn batch(from: i64, n: i64) -> RecordBatch {
+        RecordBatch::try_new(
+            schema(),
+            vec![Arc::new(Int64Array::from_iter_values(from..from + n))],
+        )
+        .unwrap()
+    }
+
+    fn info() -> StageInfo {
+        StageInfo {
+            id: "s".into(),
+            kind: "test".into(),
+        }
+    }
+
+    #[test]
+    fn finished_tasks_survive_a_crash_and_the_rest_is_redone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        let sd = StageDir::open(&dir, "fp1", schema(), WriteOptions::default()).unwrap();
+        for t in 0..2 {
+            let mut out = sd.task_output(t).unwrap();
+            out.write(&batch(t as i64 * 10, 10)).unwrap();
+            sd.complete(out).unwrap();
+        }
+        // Task 2 is cut off mid-write: a finished part and a temporary one, no record.
+        let mut out = sd.task_output(2).unwrap();
+        out.write(&batch(20, 5)).unwrap();
+        out.close_part().unwrap();
+        out.write(&batch(25, 5)).unwrap();
+        std::mem::forget(out);
+        assert!(
+            sd.finalize(info(), Provenance::default(), 3, 0, 0.0, Default::default())
+                .unwrap()
+                .is_none()
+        );
+
+        let sd = StageDir::open(&dir, "fp1", schema(), WriteOptions::default()).unwrap();
+        let done = sd.completed(3);
+        assert_eq!(done.keys().copied().collect::<Vec<_>>(), vec![0, 1]);
+        let kept = std::fs::metadata(dir.join(&done[&0].parts[0].file))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let mut out = sd.task_output(2).unwrap();
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("-00002-"))
+            .collect();
+        assert!(leftovers.is_empty(), "leftovers of the cut-off task remain");
+        out.write(&batch(20, 10)).unwrap();
+        sd.complete(out).unwrap();
+        let m = sd
+            .finalize(info(), Provenance::default(), 3, 2, 0.0, Default::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.rows, 30);
+        assert_eq!(m.counters.get("rows_out"), 30);
+        assert_eq!(
+            std::fs::metadata(dir.join(&done[&0].parts[0].file))
+                .unwrap()
+                .modified()
+                .unwrap(),
+            kept
+        );
+        let ds = Dataset::open(&dir).unwrap();
+        let values: Vec<i64> = ds
+            .batches(7)
+            .flat_map(|b| {
+                b.unwrap()
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(values, (0..30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn another_fingerprint_starts_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        let sd = StageDir::open(&dir, "fp1", schema(), WriteOptions::default()).unwrap();
+        let mut out = sd.task_output(0).unwrap();
+        out.write(&batch(0, 3)).unwrap();
+        sd.complete(out).unwrap();
+        let sd = StageDir::open(&dir, "fp2", schema(), WriteOptions::default()).unwrap();
+        assert!(sd.completed(1).is_empty());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            2,
+            "only _running.json and _tasks/"
+        );
+    }
+
+    #[test]
+    fn parts_roll_over_at_the_size_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        let opts = WriteOptions {
+            row_group_bytes: 1 << 10,
+            row_group_rows: 100,
+            part_bytes: 2 << 10,
+        };
+        let sd = StageDir::open(&dir, "fp", schema(), opts).unwrap();
+        let mut out = sd.task_output(0).unwrap();
+        for i in 0..50 {
+            out.write(&batch(i * 100, 100)).unwrap();
+        }
+        sd.complete(out).unwrap();
+        let m = sd
+            .finalize(info(), Provenance::default(), 1, 0, 0.0, Default::default())
+            .unwrap()
+            .unwrap();
+        assert!(m.parts.len() > 1, "{:?}", m.parts);
+        assert_eq!(m.rows, 5000);
+        assert_eq!(
+            Dataset::open(&dir)
+                .unwrap()
+                .batches(1000)
+                .map(|b| b.unwrap().num_rows())
+                .sum::<usize>(),
+            5000
+        );
+    }
+}

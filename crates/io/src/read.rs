@@ -1,0 +1,573 @@
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, LargeStringBuilder, StringBuilder, new_null_array};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use primer_core::{
+    BuildContext, DOCUMENTS_COLUMNS, Dataset, Error, InputSchema, Result, Stage, TaskContext,
+    TaskOutput, documents_schema, hash_hex,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Settings of the `read` stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadConfig {
+    /// Files to read: paths or glob patterns (`data/*.jsonl.zst`), relative to the pipeline
+    /// file's directory. Every pattern must match at least one file. Required.
+    pub paths: Vec<String>,
+    /// `auto` (by extension: `.jsonl`/`.json`/`.ndjson`, optionally `.gz`/`.zst`, is JSONL;
+    /// `.parquet` is Parquet; anything else is text), `jsonl`, `parquet` or `text` (each file
+    /// one document). Default `auto`.
+    #[serde(default)]
+    pub format: ReadFormat,
+    /// The field (JSONL) or column (Parquet) holding the document text. Default `text`.
+    #[serde(default = "default_text_field")]
+    pub text_field: String,
+    /// The field or column holding the document id. Records without one get a stable id: a
+    /// hash of source and url, or of source and text. Default `id`.
+    #[serde(default = "default_id_field")]
+    pub id_field: String,
+    /// The field or column holding the URL, when there is one. Default `url`.
+    #[serde(default = "default_url_field")]
+    pub url_field: String,
+    /// The value of the `source` column. Default: the stage id.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// JSONL fields kept as extra text columns (strings as they are, other values as JSON).
+    /// Parquet inputs keep all their other columns anyway. Default none.
+    #[serde(default)]
+    pub keep_fields: Vec<String>,
+    /// Rows per record batch. Default 4096.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+}
+
+fn default_text_field() -> String {
+    "text".into()
+}
+fn default_id_field() -> String {
+    "id".into()
+}
+fn default_url_field() -> String {
+    "url".into()
+}
+fn default_batch_rows() -> usize {
+    4096
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFormat {
+    #[default]
+    Auto,
+    Jsonl,
+    Parquet,
+    Text,
+}
+
+/// The `read` stage, built: the matched files and the output schema.
+pub struct Read {
+    config: ReadConfig,
+    source: String,
+    files: Vec<(PathBuf, ReadFormat)>,
+    schema: SchemaRef,
+    /// For Parquet inputs: the columns kept besides the document columns.
+    parquet_extra: Vec<Field>,
+}
+
+fn format_of(path: &Path, format: ReadFormat) -> ReadFormat {
+    if format != ReadFormat::Auto {
+        return format;
+    }
+    let name = path.to_string_lossy().to_lowercase();
+    let name = name
+        .trim_end_matches(".gz")
+        .trim_end_matches(".zst")
+        .trim_end_matches(".zstd");
+    if name.ends_with(".jsonl") || name.ends_with(".json") || name.ends_with(".ndjson") {
+        ReadFormat::Jsonl
+    } else if name.ends_with(".parquet") {
+        ReadFormat::Parquet
+    } else {
+        ReadFormat::Text
+    }
+}
+
+impl ReadConfig {
+    pub fn build(&self, ctx: &BuildContext) -> Result<Read> {
+        if self.paths.is_empty() {
+            return Err(Error::input(
+                "`paths` is empty: name at least one file or glob",
+            ));
+        }
+        if self.batch_rows == 0 {
+            return Err(Error::input("`batch_rows` must be at least 1"));
+        }
+        let mut files = Vec::new();
+        for pattern in &self.paths {
+            let full = ctx.resolve(pattern);
+            let full_str = full.to_string_lossy();
+            let matches = glob::glob(&full_str).map_err(|e| {
+                Error::input(format!("paths: `{pattern}` is not a valid glob: {e}"))
+            })?;
+            let mut found: Vec<PathBuf> = Vec::new();
+            for m in matches {
+                let p = m.map_err(|e| Error::input(format!("paths: `{pattern}`: {e}")))?;
+                if p.is_file() {
+                    found.push(p);
+                }
+            }
+            if found.is_empty() {
+                return Err(Error::input(format!(
+                    "paths: `{pattern}` matches no file (looked for {full_str})"
+                )));
+            }
+            found.sort();
+            for p in found {
+                let f = format_of(&p, self.format);
+                if !files.iter().any(|(q, _)| q == &p) {
+                    files.push((p, f));
+                }
+            }
+        }
+        let mut fields: Vec<Field> = documents_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        for k in &self.keep_fields {
+            if DOCUMENTS_COLUMNS.contains(&k.as_str()) {
+                return Err(Error::input(format!(
+                    "keep_fields: `{k}` is a document column already"
+                )));
+            }
+            fields.push(Field::new(k, DataType::Utf8, true));
+        }
+        let mut parquet_extra = Vec::new();
+        if let Some((first, _)) = files.iter().find(|(_, f)| *f == ReadFormat::Parquet) {
+            let file_schema = parquet_schema(first)?;
+            if file_schema.field_with_name(&self.text_field).is_err() {
+                return Err(Error::input(format!(
+                    "{}: no column `{}` (text_field); columns are: {}",
+                    first.display(),
+                    self.text_field,
+                    column_names(&file_schema)
+                )));
+            }
+            for f in file_schema.fields() {
+                let name = f.name();
+                let mapped = [&self.text_field, &self.id_field, &self.url_field, "source"];
+                if !mapped.contains(&name.as_str()) && !self.keep_fields.contains(name) {
+                    parquet_extra.push(f.as_ref().clone().with_nullable(true));
+                }
+            }
+            fields.extend(parquet_extra.iter().cloned());
+        }
+        Ok(Read {
+            config: self.clone(),
+            source: self
+                .source
+                .clone()
+                .unwrap_or_else(|| ctx.stage_id.to_string()),
+            files,
+            schema: Arc::new(Schema::new(fields)),
+            parquet_extra,
+        })
+    }
+}
+
+fn parquet_schema(path: &Path) -> Result<SchemaRef> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+    Ok(b.schema().clone())
+}
+
+fn column_names(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("`{}`", f.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Read {
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|(p, _)| p.as_path())
+    }
+}
+
+impl Stage for Read {
+    fn kind(&self) -> &'static str {
+        "read"
+    }
+
+    fn output_schema(&self, inputs: &[InputSchema]) -> Result<SchemaRef> {
+        if !inputs.is_empty() {
+            return Err(Error::input(
+                "a `read` stage takes no inputs; it reads `paths`",
+            ));
+        }
+        Ok(self.schema.clone())
+    }
+
+    fn external_fingerprint(&self) -> Result<String> {
+        let mut s = String::new();
+        for (p, f) in &self.files {
+            let m = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            s.push_str(&format!("{}|{:?}|{}|{}\n", p.display(), f, m.len(), mtime));
+        }
+        Ok(s)
+    }
+
+    fn num_tasks(&self, _inputs: &[Dataset]) -> Result<usize> {
+        Ok(self.files.len())
+    }
+
+    fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
+        let (path, format) = &self.files[task];
+        out.count("files", 1);
+        match format {
+            ReadFormat::Jsonl | ReadFormat::Auto => self.read_jsonl(path, ctx, out),
+            ReadFormat::Parquet => self.read_parquet(path, ctx, out),
+            ReadFormat::Text => self.read_text(path, out),
+        }
+    }
+}
+
+/// Column builders for one batch of documents.
+struct DocBuilder {
+    id: StringBuilder,
+    text: LargeStringBuilder,
+    source: StringBuilder,
+    url: StringBuilder,
+    keep: Vec<StringBuilder>,
+    rows: usize,
+    text_bytes: usize,
+}
+
+impl DocBuilder {
+    fn new(keep: usize) -> Self {
+        DocBuilder {
+            id: StringBuilder::new(),
+            text: LargeStringBuilder::new(),
+            source: StringBuilder::new(),
+            url: StringBuilder::new(),
+            keep: (0..keep).map(|_| StringBuilder::new()).collect(),
+            rows: 0,
+            text_bytes: 0,
+        }
+    }
+
+    fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.text.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.url.finish()),
+        ];
+        for k in &mut self.keep {
+            cols.push(Arc::new(k.finish()));
+        }
+        self.rows = 0;
+        self.text_bytes = 0;
+        RecordBatch::try_new(schema.clone(), cols)
+            .map_err(|e| Error::arrow("building documents", e))
+    }
+}
+
+/// A stable id for a record without one: a hash of source and url, or of source and text.
+fn derived_id(source: &str, url: Option<&str>, text: &str) -> String {
+    let mut key = Vec::with_capacity(source.len() + 1 + url.map_or(text.len(), str::len));
+    key.extend_from_slice(source.as_bytes());
+    key.push(0);
+    key.extend_from_slice(url.unwrap_or(text).as_bytes());
+    hash_hex(&key)
+}
+
+const MAX_BATCH_TEXT_BYTES: usize = 64 << 20;
+
+impl Read {
+    fn read_jsonl(&self, path: &Path, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
+        let schema = out.schema();
+        let display = path.display().to_string();
+        let mut reader = crate::open_maybe_compressed(path).map_err(|e| Error::io(path, e))?;
+        let mut b = DocBuilder::new(self.config.keep_fields.len());
+        let mut line = Vec::with_capacity(1 << 16);
+        let mut line_no: u64 = 0;
+        let mut bytes_read: u64 = 0;
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(n) => bytes_read += n as u64,
+                Err(e) => {
+                    out.warn(format!(
+                        "{display}: after line {line_no}: {e}; the rest of the file is skipped"
+                    ));
+                    out.count("files_truncated", 1);
+                    break;
+                }
+            }
+            line_no += 1;
+            if line_no.is_multiple_of(4096) {
+                ctx.check_cancelled()?;
+            }
+            let mut l: &[u8] = &line;
+            while let [rest @ .., b'\n' | b'\r'] = l {
+                l = rest;
+            }
+            if l.iter().all(u8::is_ascii_whitespace) {
+                out.count("blank_lines", 1);
+                continue;
+            }
+            out.count("rows_in", 1);
+            let text = match std::str::from_utf8(l) {
+                Ok(t) => t,
+                Err(e) => {
+                    out.warn(format!(
+                        "{display}:{line_no}: invalid UTF-8 at byte {}; line skipped",
+                        e.valid_up_to()
+                    ));
+                    out.dropped("invalid_utf8", 1);
+                    continue;
+                }
+            };
+            if let Err(reason) = self.push_json_line(text, &mut b) {
+                let (counter, msg) = reason;
+                out.warn(format!("{display}:{line_no}: {msg}; line skipped"));
+                out.dropped(counter, 1);
+                continue;
+            }
+            if b.rows >= self.config.batch_rows || b.text_bytes >= MAX_BATCH_TEXT_BYTES {
+                out.write(&b.finish(&schema)?)?;
+            }
+        }
+        if bytes_read == 0 {
+            out.warn(format!("{display}: empty file"));
+            out.count("empty_files", 1);
+        }
+        out.count("bytes_in", bytes_read);
+        if b.rows > 0 {
+            out.write(&b.finish(&schema)?)?;
+        }
+        Ok(())
+    }
+
+    /// Parse one JSON line into the builder, or say why it cannot be used
+    /// (counter name, message).
+    fn push_json_line(
+        &self,
+        line: &str,
+        b: &mut DocBuilder,
+    ) -> std::result::Result<(), (&'static str, String)> {
+        let obj: HashMap<Cow<str>, &RawValue> = serde_json::from_str(line)
+            .map_err(|e| ("invalid_json", format!("invalid JSON ({e})")))?;
+        let cfg = &self.config;
+        let text: Cow<str> = match obj.get(cfg.text_field.as_str()) {
+            None => {
+                return Err(("missing_text", format!("no field `{}`", cfg.text_field)));
+            }
+            Some(raw) => serde_json::from_str(raw.get()).map_err(|_| {
+                (
+                    "bad_text",
+                    format!("field `{}` is not a string", cfg.text_field),
+                )
+            })?,
+        };
+        let url: Option<Cow<str>> = obj.get(cfg.url_field.as_str()).and_then(|raw| {
+            serde_json::from_str::<Option<Cow<str>>>(raw.get())
+                .ok()
+                .flatten()
+        });
+        let id: String = match obj.get(cfg.id_field.as_str()) {
+            Some(raw) => match serde_json::from_str::<Cow<str>>(raw.get()) {
+                Ok(s) => s.into_owned(),
+                Err(_) if raw.get() != "null" => raw.get().to_string(),
+                Err(_) => derived_id(&self.source, url.as_deref(), &text),
+            },
+            None => derived_id(&self.source, url.as_deref(), &text),
+        };
+        b.id.append_value(&id);
+        b.text.append_value(&text);
+        b.source.append_value(&self.source);
+        b.url.append_option(url.as_deref());
+        for (k, builder) in cfg.keep_fields.iter().zip(b.keep.iter_mut()) {
+            match obj.get(k.as_str()) {
+                None => builder.append_null(),
+                Some(raw) if raw.get() == "null" => builder.append_null(),
+                Some(raw) => match serde_json::from_str::<Cow<str>>(raw.get()) {
+                    Ok(s) => builder.append_value(s),
+                    Err(_) => builder.append_value(raw.get()),
+                },
+            }
+        }
+        b.rows += 1;
+        b.text_bytes += text.len();
+        Ok(())
+    }
+
+    fn read_text(&self, path: &Path, out: &mut TaskOutput) -> Result<()> {
+        let display = path.display().to_string();
+        let mut bytes = Vec::new();
+        let mut reader = crate::open_maybe_compressed(path).map_err(|e| Error::io(path, e))?;
+        if let Err(e) = std::io::Read::read_to_end(&mut reader, &mut bytes) {
+            out.warn(format!("{display}: {e}; file skipped"));
+            out.count("files_truncated", 1);
+            return Ok(());
+        }
+        out.count("bytes_in", bytes.len() as u64);
+        if bytes.is_empty() {
+            out.warn(format!("{display}: empty file"));
+            out.count("empty_files", 1);
+            return Ok(());
+        }
+        out.count("rows_in", 1);
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                out.warn(format!(
+                    "{display}: invalid UTF-8 at byte {}; file skipped",
+                    e.utf8_error().valid_up_to()
+                ));
+                out.dropped("invalid_utf8", 1);
+                return Ok(());
+            }
+        };
+        let url = path.to_string_lossy();
+        let mut b = DocBuilder::new(self.config.keep_fields.len());
+        b.id.append_value(derived_id(&self.source, Some(&url), &text));
+        b.text.append_value(&text);
+        b.source.append_value(&self.source);
+        b.url.append_value(&url);
+        for k in &mut b.keep {
+            k.append_null();
+        }
+        b.rows = 1;
+        out.write(&b.finish(&out.schema())?)
+    }
+
+    fn read_parquet(&self, path: &Path, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
+        let schema = out.schema();
+        let cfg = &self.config;
+        let display = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        out.count("bytes_in", file.metadata().map(|m| m.len()).unwrap_or(0));
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| Error::parquet(path, e))?
+            .with_batch_size(cfg.batch_rows)
+            .build()
+            .map_err(|e| Error::parquet(path, e))?;
+        let mut row_base: u64 = 0;
+        for batch in reader {
+            ctx.check_cancelled()?;
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    out.warn(format!(
+                        "{display}: after row {row_base}: {e}; the rest of the file is skipped"
+                    ));
+                    out.count("files_truncated", 1);
+                    break;
+                }
+            };
+            let n = batch.num_rows();
+            out.count("rows_in", n as u64);
+            let column = |name: &str, to: &DataType| -> Result<Option<ArrayRef>> {
+                match batch.column_by_name(name) {
+                    None => Ok(None),
+                    Some(c) => cast(c, to)
+                        .map(Some)
+                        .map_err(|e| Error::input(format!("{display}: column `{name}`: {e}"))),
+                }
+            };
+            let Some(text) = column(&cfg.text_field, &DataType::LargeUtf8)? else {
+                return Err(Error::input(format!(
+                    "{display}: no column `{}` (text_field)",
+                    cfg.text_field
+                )));
+            };
+            let url = column(&cfg.url_field, &DataType::Utf8)?
+                .unwrap_or_else(|| new_null_array(&DataType::Utf8, n));
+            let id = column(&cfg.id_field, &DataType::Utf8)?;
+            let text_a = text
+                .as_any()
+                .downcast_ref::<arrow::array::LargeStringArray>()
+                .expect("cast");
+            let url_a = url
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .expect("cast");
+            let id_a = id.as_ref().map(|a| {
+                a.as_any()
+                    .downcast_ref::<arrow::array::StringArray>()
+                    .expect("cast")
+                    .clone()
+            });
+            let mut keep_rows = Vec::with_capacity(n);
+            let mut ids = StringBuilder::new();
+            for i in 0..n {
+                if text_a.is_null(i) {
+                    out.warn(format!(
+                        "{display}: row {}: `{}` is null; row skipped",
+                        row_base + i as u64,
+                        cfg.text_field
+                    ));
+                    out.dropped("null_text", 1);
+                    continue;
+                }
+                let u = (!url_a.is_null(i)).then(|| url_a.value(i));
+                match &id_a {
+                    Some(a) if !a.is_null(i) => ids.append_value(a.value(i)),
+                    _ => ids.append_value(derived_id(&self.source, u, text_a.value(i))),
+                }
+                keep_rows.push(i as u32);
+            }
+            row_base += n as u64;
+            let take = arrow::array::UInt32Array::from(keep_rows);
+            let pick = |a: &ArrayRef| {
+                arrow::compute::take(a.as_ref(), &take, None).map_err(|e| Error::arrow(&display, e))
+            };
+            let k = take.len();
+            let mut cols: Vec<ArrayRef> = vec![
+                Arc::new(ids.finish()),
+                pick(&text)?,
+                Arc::new(arrow::array::StringArray::from(vec![
+                    self.source.as_str();
+                    k
+                ])),
+                pick(&url)?,
+            ];
+            for name in &cfg.keep_fields {
+                cols.push(match column(name, &DataType::Utf8)? {
+                    Some(c) => pick(&c)?,
+                    None => new_null_array(&DataType::Utf8, k),
+                });
+            }
+            for f in &self.parquet_extra {
+                cols.push(match column(f.name(), f.data_type())? {
+                    Some(c) => pick(&c)?,
+                    None => new_null_array(f.data_type(), k),
+                });
+            }
+            let out_batch = RecordBatch::try_new(schema.clone(), cols)
+                .map_err(|e| Error::input(format!("{display}: {e}")))?;
+            out.write(&out_batch)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,297 @@
+//! SQL over datasets, with Apache DataFusion: the only crate that links it.
+//!
+//! [`SqlConfig`] / [`Sql`]: the `sql` stage runs one query over its inputs, each registered
+//! as a table named by its stage id, and writes the result as a dataset — select, filter,
+//! join, mix sources with weights, sample. DataFusion works in parallel and spills sorts and
+//! joins to the stage's scratch directory past `memory_limit_mb`. [`query`] answers ad-hoc
+//! queries for `primer sql`. Two functions are added to DataFusion's: `stable_random(key,
+//! seed)`, a number in [0, 1) that depends only on its arguments (for reproducible sampling
+//! and shuffling), and `xxh3(text)`, a 64-bit hash.
+
+mod udf;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use primer_core::{
+    BuildContext, Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput,
+};
+use serde::{Deserialize, Serialize};
+
+/// Settings of the `sql` stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlConfig {
+    /// The query (DataFusion's SQL dialect). Each input is a table named by its stage id.
+    /// Filters and projections keep the input's row order; add `ORDER BY` for a fixed
+    /// order after joins and aggregates. Required.
+    pub query: String,
+    /// Memory the query may hold before sorts, joins and aggregates spill to disk, in MiB.
+    /// Default 2048.
+    #[serde(default = "default_memory_limit_mb")]
+    pub memory_limit_mb: usize,
+}
+
+fn default_memory_limit_mb() -> usize {
+    2048
+}
+
+/// The `sql` stage, built.
+pub struct Sql {
+    config: SqlConfig,
+    input_ids: Vec<String>,
+}
+
+impl SqlConfig {
+    pub fn build(&self, _ctx: &BuildContext, inputs: &[String]) -> Result<Sql> {
+        if self.query.trim().is_empty() {
+            return Err(Error::input("`query` is empty"));
+        }
+        if self.memory_limit_mb < 16 {
+            return Err(Error::input("`memory_limit_mb` must be at least 16"));
+        }
+        Ok(Sql {
+            config: self.clone(),
+            input_ids: inputs.to_vec(),
+        })
+    }
+}
+
+fn df_err(context: &str, e: datafusion::error::DataFusionError) -> Error {
+    Error::input(format!("{context}: {e}"))
+}
+
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("starting the query runtime: {e}")))
+}
+
+fn session(
+    threads: usize,
+    memory_limit_mb: usize,
+    spill_dir: Option<&Path>,
+) -> Result<SessionContext> {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(threads.max(1))
+        .with_batch_size(8192)
+        // Round-robin repartitioning would interleave rows nondeterministically.
+        .with_round_robin_repartition(false);
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    // Each partition reads only its own files, so a query's output (and its part files)
+    // is the same from run to run: resumed and sharded runs depend on it.
+    config
+        .options_mut()
+        .execution
+        .enable_file_stream_work_stealing = false;
+    let mut rt = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit_mb << 20)));
+    if let Some(dir) = spill_dir {
+        rt = rt.with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![dir.to_path_buf()])),
+        );
+    }
+    let rt = rt
+        .build_arc()
+        .map_err(|e| df_err("setting up the query engine", e))?;
+    let ctx = SessionContext::new_with_config_rt(config, rt);
+    udf::register(&ctx);
+    Ok(ctx)
+}
+
+/// Register Parquet files as table `name`, with a known schema.
+fn register_files(
+    ctx: &SessionContext,
+    name: &str,
+    files: &[PathBuf],
+    schema: Option<SchemaRef>,
+) -> Result<()> {
+    let urls = files
+        .iter()
+        .map(|p| {
+            let abs = std::path::absolute(p).map_err(|e| Error::io(p, e))?;
+            ListingTableUrl::parse(abs.to_string_lossy())
+                .map_err(|e| df_err(&p.display().to_string(), e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let mut config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options);
+    if let Some(s) = schema {
+        config = config.with_schema(s);
+    }
+    let table: Arc<dyn datafusion::catalog::TableProvider> = if files.is_empty() {
+        let schema = config
+            .file_schema
+            .clone()
+            .ok_or_else(|| Error::Internal("empty table without schema".into()))?;
+        Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(|e| df_err(name, e))?)
+    } else {
+        Arc::new(ListingTable::try_new(config).map_err(|e| df_err(name, e))?)
+    };
+    ctx.register_table(name, table)
+        .map_err(|e| df_err(name, e))?;
+    Ok(())
+}
+
+impl Stage for Sql {
+    fn kind(&self) -> &'static str {
+        "sql"
+    }
+
+    fn output_schema(&self, inputs: &[InputSchema]) -> Result<SchemaRef> {
+        let ctx = session(1, self.config.memory_limit_mb, None)?;
+        for input in inputs {
+            let t = MemTable::try_new(input.schema.clone(), vec![vec![]])
+                .map_err(|e| df_err(&input.id, e))?;
+            ctx.register_table(input.id.as_str(), Arc::new(t))
+                .map_err(|e| df_err(&input.id, e))?;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let df = rt
+            .block_on(ctx.sql(&self.config.query))
+            .map_err(|e| df_err("query", e))?;
+        Ok(Arc::new(df.schema().as_arrow().clone()))
+    }
+
+    fn num_tasks(&self, _inputs: &[Dataset]) -> Result<usize> {
+        Ok(1)
+    }
+
+    fn run_task(&self, _task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
+        std::fs::create_dir_all(ctx.scratch_dir).map_err(|e| Error::io(ctx.scratch_dir, e))?;
+        let session = session(
+            ctx.threads,
+            self.config.memory_limit_mb,
+            Some(ctx.scratch_dir),
+        )?;
+        for (id, ds) in self.input_ids.iter().zip(ctx.inputs) {
+            out.count("rows_in", ds.rows());
+            register_files(&session, id, &ds.part_paths(), Some(ds.schema()))?;
+        }
+        let rt = runtime(ctx.threads)?;
+        let query = self.config.query.clone();
+        let lanes: Vec<TaskOutput> = rt.block_on(async {
+            let df = session.sql(&query).await.map_err(|e| df_err("query", e))?;
+            let streams = df
+                .execute_stream_partitioned()
+                .await
+                .map_err(|e| df_err("query", e))?;
+            let mut handles = Vec::new();
+            for (i, mut stream) in streams.into_iter().enumerate() {
+                let mut lane = out.lane(i + 1);
+                handles.push(tokio::spawn(async move {
+                    while let Some(batch) = stream.next().await {
+                        let batch = batch.map_err(|e| df_err("query", e))?;
+                        lane.write(&batch)?;
+                    }
+                    Ok::<_, Error>(lane)
+                }));
+            }
+            let mut lanes = Vec::new();
+            for h in handles {
+                lanes.push(
+                    h.await
+                        .map_err(|e| Error::Internal(format!("query task: {e}")))??,
+                );
+            }
+            Ok::<_, Error>(lanes)
+        })?;
+        ctx.check_cancelled()?;
+        for lane in lanes {
+            out.absorb(lane)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where an ad-hoc query's table comes from: a dataset directory (with a manifest), a
+/// Parquet file, or a directory of Parquet files.
+fn table_files(path: &Path) -> Result<(Vec<PathBuf>, Option<SchemaRef>)> {
+    if path.join(primer_core::MANIFEST_FILE).is_file() {
+        let ds = Dataset::open(path)?;
+        return Ok((ds.part_paths(), Some(ds.schema())));
+    }
+    if path.is_file() {
+        return Ok((vec![path.to_path_buf()], None));
+    }
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::io(path, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::input(format!(
+                "{}: neither a primer dataset (no _manifest.json) nor a directory of .parquet files",
+                path.display()
+            )));
+        }
+        return Ok((files, None));
+    }
+    Err(Error::input(format!(
+        "{}: no such file or directory",
+        path.display()
+    )))
+}
+
+/// Run an ad-hoc query over named tables (`name`, dataset or Parquet path); return the
+/// schema and at most `limit` rows, and whether more rows were left out.
+pub fn query(
+    tables: &[(String, PathBuf)],
+    sql: &str,
+    limit: usize,
+    threads: usize,
+) -> Result<(SchemaRef, Vec<RecordBatch>, bool)> {
+    let session = session(threads, 2048, None)?;
+    for (name, path) in tables {
+        let (files, schema) = table_files(path)?;
+        register_files(&session, name, &files, schema)?;
+    }
+    let rt = runtime(threads)?;
+    rt.block_on(async {
+        let df = session.sql(sql).await.map_err(|e| df_err("query", e))?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let mut stream = df.execute_stream().await.map_err(|e| df_err("query", e))?;
+        let mut rows = 0;
+        let mut batches = Vec::new();
+        let mut more = false;
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(|e| df_err("query", e))?;
+            if rows >= limit {
+                more |= b.num_rows() > 0;
+                if more {
+                    break;
+                }
+                continue;
+            }
+            let take = (limit - rows).min(b.num_rows());
+            more |= take < b.num_rows();
+            rows += take;
+            batches.push(b.slice(0, take));
+        }
+        Ok((schema, batches, more))
+    })
+}

@@ -1,0 +1,80 @@
+use super::util::*;
+
+/// The demo runs; a second run skips every stage; editing one stage's setting reruns
+/// exactly that stage and its descendants.
+#[test]
+fn demo_reruns_only_what_changed() {
+    let tmp = demo_copy();
+    let dir = tmp.path();
+    let first = run_ok(&["run", "pipelines/demo.toml"], dir);
+    for stage in ["docs", "code", "mix", "export"] {
+        assert!(first.contains(&format!("{stage} (")), "{first}");
+    }
+    assert!(first.contains("outputs of pipeline `demo`"), "{first}");
+    let work = dir.join("work/demo");
+    let mix = manifest(&work.join("mix"));
+    let docs = manifest(&work.join("docs"));
+    assert_eq!(docs["rows"], 220);
+    assert!(mix["rows"].as_u64().unwrap() > 100, "{mix}");
+    // The export holds exactly the mix's rows, as JSONL documents.
+    let exported: usize = files_under(&dir.join("work/demo-export"))
+        .values()
+        .map(|b| String::from_utf8_lossy(b).lines().count())
+        .sum();
+    assert_eq!(exported as u64, mix["rows"].as_u64().unwrap());
+
+    let second = run_ok(&["run", "pipelines/demo.toml"], dir);
+    assert_eq!(second.matches("skipped, up to date").count(), 4, "{second}");
+    let plan = run_ok(&["plan", "pipelines/demo.toml"], dir);
+    assert_eq!(plan.matches("skip").count(), 4, "{plan}");
+
+    // Change the mix's threshold: docs and code stay, mix and export rerun.
+    let path = dir.join("pipelines/demo.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("length(text) >= 1000", "length(text) >= 3000"),
+    )
+    .unwrap();
+    let plan = run_ok(&["plan", "pipelines/demo.toml"], dir);
+    assert!(plan.contains("skip    docs (read)"), "{plan}");
+    assert!(
+        plan.contains("run     mix (sql)") && plan.contains("settings changed"),
+        "{plan}"
+    );
+    assert!(plan.contains("run     export (write)"), "{plan}");
+    let third = run_ok(&["run", "pipelines/demo.toml"], dir);
+    assert_eq!(third.matches("skipped, up to date").count(), 2, "{third}");
+    assert!(third.contains("[1/4] docs (read): skipped"), "{third}");
+    assert!(third.contains("[2/4] code (read): skipped"), "{third}");
+    assert!(third.contains("[3/4] mix (sql): running"), "{third}");
+    assert!(third.contains("[4/4] export (write): running"), "{third}");
+    let mix2 = manifest(&work.join("mix"));
+    assert!(mix2["rows"].as_u64() < mix["rows"].as_u64());
+
+    // --force reruns a stage; its output is the same, so nothing downstream reruns.
+    let forced = run_ok(&["run", "pipelines/demo.toml", "--force", "docs"], dir);
+    assert!(forced.contains("docs (read): running"), "{forced}");
+    assert!(forced.contains("mix (sql): skipped"), "{forced}");
+}
+
+/// `inspect` shows the manifest, counters, schema and sample rows.
+#[test]
+fn inspect_shows_a_dataset() {
+    let tmp = demo_copy();
+    let dir = tmp.path();
+    run_ok(&["run", "pipelines/demo.toml"], dir);
+    let out = run_ok(&["inspect", "work/demo/docs"], dir);
+    for want in [
+        "stage       docs (read)",
+        "rows        220",
+        "rows_in",
+        "schema",
+        "text",
+        "LargeUtf8",
+        "first 3 row(s)",
+        "python-docs",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}

@@ -1,0 +1,92 @@
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn primer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_primer"))
+}
+
+/// Run `primer` with `args`; return the output (stdout, stderr as text) and the exit code.
+pub fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out: Output = primer()
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run primer");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Run and demand success, returning stderr + stdout.
+pub fn run_ok(args: &[&str], cwd: &Path) -> String {
+    let (code, stdout, stderr) = run(args, cwd);
+    assert_eq!(
+        code, 0,
+        "primer {args:?} failed:\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    format!("{stderr}{stdout}")
+}
+
+/// A copy of the demo pipeline and its data in a fresh temporary directory.
+pub fn demo_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pipelines");
+    std::fs::create_dir_all(p.join("demo-data")).unwrap();
+    for f in ["python-docs.jsonl.zst", "cpython-stdlib.jsonl.zst"] {
+        std::fs::copy(
+            repo().join("pipelines/demo-data").join(f),
+            p.join("demo-data").join(f),
+        )
+        .unwrap();
+    }
+    std::fs::copy(repo().join("pipelines/demo.toml"), p.join("demo.toml")).unwrap();
+    dir
+}
+
+/// The manifest of a dataset as JSON.
+pub fn manifest(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("_manifest.json"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every file under `dir` (relative path → bytes), skipping bookkeeping (`_*`) files.
+pub fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('_') {
+                continue;
+            }
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e
+                    .path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Decompressed lines of the demo's documentation pages.
+pub fn demo_doc_lines() -> Vec<String> {
+    let f = std::fs::File::open(repo().join("pipelines/demo-data/python-docs.jsonl.zst")).unwrap();
+    let text = std::io::read_to_string(zstd::stream::read::Decoder::new(f).unwrap()).unwrap();
+    text.lines().map(str::to_string).collect()
+}

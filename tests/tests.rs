@@ -1,0 +1,3 @@
+//! End-to-end tests of the `primer` binary on real files.
+
+mod it;
