@@ -96,3 +96,34 @@ fn missing_input_files_are_a_clear_error() {
         "{err}"
     );
 }
+
+/// A file that is not Parquet at all, among good ones: skipped with a message naming it,
+/// the good files' rows kept.
+#[test]
+fn unreadable_parquet_file_is_skipped() {
+    let tmp = demo_copy();
+    let dir = tmp.path();
+    run_ok(&["run", "pipelines/demo.toml"], dir);
+    let pq = dir.join("pq");
+    std::fs::create_dir_all(&pq).unwrap();
+    for e in std::fs::read_dir(dir.join("work/demo/docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "parquet") {
+            std::fs::copy(&p, pq.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(pq.join("zz-broken.parquet"), b"PAR1 this is not parquet").unwrap();
+    std::fs::write(
+        dir.join("p.toml"),
+        "[pipeline]\nname = \"pq\"\n[stages.docs.read]\npaths = [\"pq/*.parquet\"]\n",
+    )
+    .unwrap();
+    let out = run_ok(&["run", "p.toml"], dir);
+    assert!(
+        out.contains("zz-broken.parquet") && out.contains("file skipped"),
+        "{out}"
+    );
+    let m = manifest(&dir.join("work/pq/docs"));
+    assert_eq!(m["rows"], 220, "{m}");
+    assert_eq!(m["counters"]["files_unreadable"], 1, "{m}");
+}

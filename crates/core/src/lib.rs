@@ -17,6 +17,7 @@ mod manifest;
 mod schema;
 mod stage;
 mod stage_dir;
+pub mod testing;
 
 pub use counters::Counters;
 pub use dataset::{Dataset, PartReader};

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// Settings of the `read` stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadConfig {
     /// Files to read: paths or glob patterns (`data/*.jsonl.zst`), relative to the pipeline
@@ -63,7 +63,9 @@ fn default_batch_rows() -> usize {
     4096
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadFormat {
     #[default]
@@ -241,10 +243,27 @@ impl Stage for Read {
     fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
         let (path, format) = &self.files[task];
         out.count("files", 1);
-        match format {
+        let result = match format {
             ReadFormat::Jsonl | ReadFormat::Auto => self.read_jsonl(path, ctx, out),
             ReadFormat::Parquet => self.read_parquet(path, ctx, out),
             ReadFormat::Text => self.read_text(path, out),
+        };
+        match result {
+            // An input file that cannot be opened at all is skipped with a warning, so the
+            // other files still flow; errors writing the output stay fatal.
+            Err(Error::Io { path: p, source }) if &p == path => {
+                out.warn(format!("{}: {source}; file skipped", p.display()));
+                out.count("files_unreadable", 1);
+                Ok(())
+            }
+            Err(Error::Parquet { path: p, source })
+                if &p == path && out.counters().get("rows_out") == 0 =>
+            {
+                out.warn(format!("{}: {source}; file skipped", p.display()));
+                out.count("files_unreadable", 1);
+                Ok(())
+            }
+            r => r,
         }
     }
 }
@@ -569,5 +588,200 @@ impl Read {
             out.write(&out_batch)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use arrow::array::{AsArray, RecordBatch};
+    use primer_core::testing::{read_all, run_stage};
+
+    use super::*;
+
+    fn build(dir: &Path, toml: &str) -> Read {
+        let cfg: ReadConfig = toml::from_str(toml).unwrap();
+        cfg.build(&BuildContext {
+            stage_id: "docs",
+            base_dir: dir,
+        })
+        .unwrap()
+    }
+
+    fn strings(b: &RecordBatch, col: &str) -> Vec<Option<String>> {
+        let a = b.column_by_name(col).unwrap();
+        let a = arrow::compute::cast(a, &DataType::Utf8).unwrap();
+        a.as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    }
+
+    const LINES: &str = concat!(
+        "{\"id\": \"a\", \"text\": \"first\", \"url\": \"http://x/a\", \"title\": \"A\"}\n",
+        "{\"id\": 7, \"text\": \"second\", \"title\": {\"nested\": true}}\n",
+        "{\"text\": \"no id here\", \"url\": \"http://x/c\"}\n",
+        "{\"text\": \"no id, no url\"}\n",
+        "\n",
+        "{\"id\": \"e\", \"text\": \"caf\\u00e9 \\ud83d\\ude00\", \"url\": null}\n",
+    );
+
+    #[test]
+    fn jsonl_fields_ids_and_kept_fields() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a.jsonl"), LINES).unwrap();
+        let read = build(
+            tmp.path(),
+            "paths = [\"a.jsonl\"]\nkeep_fields = [\"title\"]\nsource = \"web\"",
+        );
+        let ds = run_stage(&read, &[], &tmp.path().join("out"), 100).unwrap();
+        let b = read_all(&ds).unwrap();
+        assert_eq!(b.num_rows(), 5);
+        let ids = strings(&b, "id");
+        assert_eq!(ids[0].as_deref(), Some("a"));
+        assert_eq!(ids[1].as_deref(), Some("7"));
+        // Derived ids: a hash of source and url, else of source and text.
+        assert_eq!(
+            ids[2].as_deref(),
+            Some(derived_id("web", Some("http://x/c"), "").as_str())
+        );
+        assert_eq!(
+            ids[3].as_deref(),
+            Some(derived_id("web", None, "no id, no url").as_str())
+        );
+        assert_eq!(strings(&b, "text")[4].as_deref(), Some("café 😀"));
+        assert_eq!(
+            strings(&b, "url"),
+            vec![
+                Some("http://x/a".into()),
+                None,
+                Some("http://x/c".into()),
+                None,
+                None
+            ]
+        );
+        assert_eq!(
+            strings(&b, "title")[..2],
+            [Some("A".into()), Some("{\"nested\": true}".into())]
+        );
+        assert_eq!(strings(&b, "source")[0].as_deref(), Some("web"));
+        assert_eq!(ds.manifest().counters.get("blank_lines"), 1);
+    }
+
+    #[test]
+    fn same_output_at_any_batch_size() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for i in 0..50 {
+            text.push_str(&format!(
+                "{{\"id\": \"d{i}\", \"text\": \"document {i} {}\"}}\n",
+                "word ".repeat(i)
+            ));
+        }
+        std::fs::write(tmp.path().join("a.jsonl"), &text).unwrap();
+        let mut outputs = Vec::new();
+        for rows in [1, 7, 4096] {
+            let read = build(
+                tmp.path(),
+                &format!("paths = [\"a.jsonl\"]\nbatch_rows = {rows}"),
+            );
+            let ds = run_stage(&read, &[], &tmp.path().join(format!("out{rows}")), 100).unwrap();
+            outputs.push(read_all(&ds).unwrap());
+        }
+        assert_eq!(outputs[0].num_rows(), 50);
+        assert_eq!(outputs[0], outputs[1]);
+        assert_eq!(outputs[0], outputs[2]);
+    }
+
+    #[test]
+    fn compressed_and_text_inputs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let gz = std::fs::File::create(tmp.path().join("b.jsonl.gz")).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::default());
+        std::io::Write::write_all(&mut enc, LINES.as_bytes()).unwrap();
+        enc.finish().unwrap();
+        std::fs::write(
+            tmp.path().join("c.jsonl.zst"),
+            zstd::encode_all(LINES.as_bytes(), 3).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            tmp.path().join("page.txt"),
+            "A whole file is one document.\n",
+        )
+        .unwrap();
+        std::fs::write(tmp.path().join("bad.txt"), b"caf\xe9").unwrap();
+        let read = build(tmp.path(), "paths = [\"*.jsonl.*\", \"*.txt\"]");
+        let ds = run_stage(&read, &[], &tmp.path().join("out"), 100).unwrap();
+        let b = read_all(&ds).unwrap();
+        assert_eq!(b.num_rows(), 11);
+        let texts = strings(&b, "text");
+        assert_eq!(
+            texts[10].as_deref(),
+            Some("A whole file is one document.\n")
+        );
+        assert_eq!(ds.manifest().counters.get("dropped.invalid_utf8"), 1);
+        assert!(
+            ds.manifest()
+                .warnings
+                .iter()
+                .any(|w| w.contains("bad.txt: invalid UTF-8 at byte 3"))
+        );
+    }
+
+    #[test]
+    fn parquet_round_trip_keeps_other_columns() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a.jsonl"), LINES).unwrap();
+        let read = build(
+            tmp.path(),
+            "paths = [\"a.jsonl\"]\nkeep_fields = [\"title\"]",
+        );
+        let ds = run_stage(&read, &[], &tmp.path().join("docs"), 100).unwrap();
+        let first = read_all(&ds).unwrap();
+        // A Parquet file with the text under another name, and an extra column.
+        let write: crate::WriteConfig =
+            toml::from_str("path = \"pq\"\nformat = \"parquet\"").unwrap();
+        let write = write
+            .build(&BuildContext {
+                stage_id: "w",
+                base_dir: tmp.path(),
+            })
+            .unwrap();
+        run_stage(&write, std::slice::from_ref(&ds), &tmp.path().join("w"), 2).unwrap();
+        let read = build(tmp.path(), "paths = [\"pq/*.parquet\"]");
+        assert_eq!(read.schema.field(4).name(), "title");
+        let again =
+            read_all(&run_stage(&read, &[], &tmp.path().join("docs2"), 100).unwrap()).unwrap();
+        assert_eq!(strings(&first, "id"), strings(&again, "id"));
+        assert_eq!(strings(&first, "text"), strings(&again, "text"));
+        assert_eq!(strings(&first, "title"), strings(&again, "title"));
+        assert_eq!(strings(&again, "source")[0].as_deref(), Some("docs"));
+    }
+
+    #[test]
+    fn missing_text_column_in_parquet_is_a_build_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a.jsonl"), LINES).unwrap();
+        let read = build(tmp.path(), "paths = [\"a.jsonl\"]");
+        let ds = run_stage(&read, &[], &tmp.path().join("docs"), 100).unwrap();
+        let cfg: ReadConfig =
+            toml::from_str("paths = [\"docs/*.parquet\"]\ntext_field = \"body\"").unwrap();
+        let err = cfg
+            .build(&BuildContext {
+                stage_id: "x",
+                base_dir: tmp.path(),
+            })
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(
+                "no column `body` (text_field); columns are: `id`, `text`, `source`, `url`"
+            ),
+            "{err}"
+        );
+        drop(ds);
     }
 }

@@ -10,7 +10,7 @@ use primer_core::{
 use serde::{Deserialize, Serialize};
 
 /// Settings of the `write` stage: export one dataset as files.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WriteConfig {
     /// The directory to write into, relative to the pipeline file's directory. It is
@@ -28,7 +28,9 @@ pub struct WriteConfig {
     pub columns: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum WriteFormat {
     #[default]
@@ -36,7 +38,9 @@ pub enum WriteFormat {
     Parquet,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {
     #[default]

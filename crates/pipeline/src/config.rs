@@ -80,6 +80,14 @@ macro_rules! stage_kinds {
             }
         }
 
+        /// Write each kind's reference section (see `reference.rs`).
+        pub(crate) fn document_kinds(
+            out: &mut String,
+            each: &mut dyn FnMut(&mut String, &str, fn(&mut String, &str)),
+        ) {
+            $(each(out, stringify!($key), crate::reference::kind_section::<$config>);)*
+        }
+
         impl StageOp {
             /// The kind's key in pipeline files.
             pub fn kind(&self) -> &'static str {
@@ -123,10 +131,10 @@ impl StageOp {
     }
 }
 
-/// The `[pipeline]` table.
-#[derive(Debug, Clone, Deserialize)]
+/// The pipeline as a whole.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PipelineSection {
+pub(crate) struct PipelineSection {
     /// The pipeline's name.
     name: String,
     /// Where stage datasets go, one directory per stage, relative to the pipeline file's
@@ -392,4 +400,92 @@ fn lenient_inputs(value: &Spanned<DeValue>) -> Vec<(String, usize)> {
                 .map(|s| (s.to_string(), i.span().start))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.jsonl"), "{\"text\": \"x\"}\n").unwrap();
+        match Pipeline::parse(text, Path::new("p.toml"), dir.path()) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.iter().map(|d| d.render(Path::new("p.toml"))).collect(),
+        }
+    }
+
+    #[test]
+    fn unknown_stage_kind_names_the_kinds() {
+        let e = errors("[pipeline]\nname = \"t\"\n[stages.x.sqll]\nquery = \"SELECT 1\"\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("p.toml:3:11: stage `x`: unknown field `sqll`, expected one of `inputs`, `read`, `sql`, `write`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_stage_needs_exactly_one_kind() {
+        let e = errors("[pipeline]\nname = \"t\"\n[stages.x]\ninputs = []\n");
+        assert!(
+            e[0].contains("stage `x`: no stage kind: add one of `read`, `sql`, `write`"),
+            "{e:?}"
+        );
+        let e = errors(
+            "[pipeline]\nname = \"t\"\n[stages.x.read]\npaths = [\"a.jsonl\"]\n[stages.x.sql]\nquery = \"SELECT 1\"\n",
+        );
+        assert!(
+            e[0].contains("more than one stage kind (`read`, `sql`)"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_value_types_are_placed() {
+        let e = errors("[pipeline]\nname = \"t\"\n[stages.x.read]\npaths = \"a.jsonl\"\n");
+        assert!(
+            e[0].starts_with(
+                "p.toml:4:9: stage `x`: invalid type: string \"a.jsonl\", expected a sequence"
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn invalid_toml_is_placed() {
+        let e = errors("[pipeline]\nname = \"t\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("p.toml:2:"), "{e:?}");
+        assert!(e[0].contains("invalid TOML"), "{e:?}");
+    }
+
+    #[test]
+    fn unknown_tables_and_bad_ids_are_reported_together() {
+        let e = errors("[pipelin]\nname = \"t\"\n[stages.\"a b\".read]\npaths = [\"a.jsonl\"]\n");
+        assert!(
+            e.iter()
+                .any(|e| e.contains("unknown table `pipelin`, expected `pipeline` or `stages`")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|e| e.contains("no `[pipeline]` table")),
+            "{e:?}"
+        );
+        assert!(e.iter().any(|e| e.contains("stage id `a b`")), "{e:?}");
+    }
+
+    #[test]
+    fn stages_come_after_their_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.jsonl"), "{\"text\": \"x\"}\n").unwrap();
+        let text = "[pipeline]\nname = \"t\"\n\
+            [stages.c]\ninputs = [\"b\"]\n[stages.c.sql]\nquery = \"SELECT * FROM b\"\n\
+            [stages.b]\ninputs = [\"a\"]\n[stages.b.sql]\nquery = \"SELECT * FROM a\"\n\
+            [stages.a.read]\npaths = [\"a.jsonl\"]\n";
+        let p = Pipeline::parse(text, Path::new("p.toml"), dir.path()).unwrap();
+        let order: Vec<&str> = p.stages.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(order, ["a", "b", "c"]);
+        assert_eq!(p.workdir, dir.path().join("work/t"));
+    }
 }

@@ -15,6 +15,8 @@
 mod config;
 mod executor;
 mod graph;
+mod reference;
 
 pub use config::{Diagnostic, Pipeline, STAGE_KINDS, StageDef, StageOp};
 pub use executor::{PlanEntry, PlanStatus, RunOptions, RunSummary, Shard, StageOutcome, plan, run};
+pub use reference::reference_markdown;

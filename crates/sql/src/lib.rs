@@ -31,7 +31,7 @@ use primer_core::{
 use serde::{Deserialize, Serialize};
 
 /// Settings of the `sql` stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqlConfig {
     /// The query (DataFusion's SQL dialect). Each input is a table named by its stage id.
@@ -294,4 +294,134 @@ pub fn query(
         }
         Ok((schema, batches, more))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, Float64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use primer_core::testing::{read_all, run_stage_with};
+    use primer_core::{StageDir, StageInfo, WriteOptions};
+
+    use super::*;
+
+    /// A dataset of `parts` parts with ids `d0…` and texts of growing length.
+    fn dataset(dir: &Path, parts: usize, rows: usize) -> Dataset {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("text", DataType::LargeUtf8, false),
+        ]));
+        let sd = StageDir::open(dir, "fp", schema.clone(), WriteOptions::default()).unwrap();
+        for p in 0..parts {
+            let mut out = sd.task_output(p).unwrap();
+            let ids: Vec<String> = (0..rows).map(|i| format!("d{}", p * rows + i)).collect();
+            let texts: Vec<String> = (0..rows).map(|i| "x".repeat(i % 17)).collect();
+            let b = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from(ids)),
+                    Arc::new(arrow::array::LargeStringArray::from(texts)),
+                ],
+            )
+            .unwrap();
+            out.write(&b).unwrap();
+            sd.complete(out).unwrap();
+        }
+        let info = StageInfo {
+            id: "docs".into(),
+            kind: "test".into(),
+        };
+        sd.finalize(info, Default::default(), parts, 0, 0.0, Default::default())
+            .unwrap();
+        Dataset::open(dir).unwrap()
+    }
+
+    fn sql(query: &str) -> Sql {
+        let cfg = SqlConfig {
+            query: query.into(),
+            memory_limit_mb: 64,
+        };
+        cfg.build(
+            &BuildContext {
+                stage_id: "s",
+                base_dir: Path::new("."),
+            },
+            &["docs".into()],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn filter_keeps_input_order_at_any_thread_count() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ds = dataset(&tmp.path().join("docs"), 5, 1000);
+        let stage = sql("SELECT id, length(text) AS n FROM docs WHERE length(text) > 3");
+        let one = read_all(
+            &run_stage_with(&stage, &[ds.clone()], &tmp.path().join("a"), 100, 1).unwrap(),
+        )
+        .unwrap();
+        let two = read_all(
+            &run_stage_with(&stage, &[ds.clone()], &tmp.path().join("b"), 100, 2).unwrap(),
+        )
+        .unwrap();
+        let three =
+            read_all(&run_stage_with(&stage, &[ds], &tmp.path().join("c"), 100, 3).unwrap())
+                .unwrap();
+        assert_eq!(one, two);
+        assert_eq!(one, three);
+        let ids: Vec<&str> = one
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.unwrap())
+            .collect();
+        let want: Vec<String> = (0..5000)
+            .filter(|i| (i % 1000) % 17 > 3)
+            .map(|i| format!("d{i}"))
+            .collect();
+        assert_eq!(ids, want);
+    }
+
+    #[test]
+    fn stable_random_is_a_reproducible_uniform_sample() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ds = dataset(&tmp.path().join("docs"), 2, 5000);
+        let stage = sql(
+            "SELECT id, stable_random(id, 42) AS r FROM docs WHERE stable_random(id, 42) < 0.3",
+        );
+        let a = read_all(
+            &run_stage_with(&stage, &[ds.clone()], &tmp.path().join("a"), 100, 2).unwrap(),
+        )
+        .unwrap();
+        let b = read_all(&run_stage_with(&stage, &[ds], &tmp.path().join("b"), 100, 1).unwrap())
+            .unwrap();
+        assert_eq!(a, b);
+        // 30 % of 10,000 within a few standard deviations (σ ≈ 46).
+        assert!((2800..3200).contains(&a.num_rows()), "{}", a.num_rows());
+        let r = a.column(1).as_any().downcast_ref::<Float64Array>().unwrap();
+        assert!(r.values().iter().all(|v| (0.0..0.3).contains(v)));
+        // Another seed, another sample.
+        let other = sql("SELECT id FROM docs WHERE stable_random(id, 43) < 0.3");
+        let tmp2 = tempfile::tempdir().unwrap();
+        let ds2 = dataset(&tmp2.path().join("docs"), 2, 5000);
+        let c = read_all(&run_stage_with(&other, &[ds2], &tmp2.path().join("c"), 100, 2).unwrap())
+            .unwrap();
+        assert_ne!(a.column(0).as_ref(), c.column(0).as_ref());
+    }
+
+    #[test]
+    fn query_errors_name_the_problem() {
+        let stage = sql("SELECT nope FROM docs");
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
+        let err = stage
+            .output_schema(&[InputSchema {
+                id: "docs".into(),
+                schema,
+            }])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
 }

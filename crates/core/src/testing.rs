@@ -1,0 +1,73 @@
+//! Helpers for stage crates' tests: run a built stage end to end into a temporary dataset.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use arrow::record_batch::RecordBatch;
+
+use crate::{
+    Dataset, InputSchema, Provenance, Result, Stage, StageDir, StageInfo, TaskContext, WriteOptions,
+};
+
+/// Run every task of `stage` over `inputs` into a dataset at `dir`, reading inputs in
+/// batches of `batch_size` rows with two threads; return the dataset.
+pub fn run_stage(
+    stage: &dyn Stage,
+    inputs: &[Dataset],
+    dir: &Path,
+    batch_size: usize,
+) -> Result<Dataset> {
+    run_stage_with(stage, inputs, dir, batch_size, 2)
+}
+
+/// [`run_stage`] with `threads` threads for the stage.
+pub fn run_stage_with(
+    stage: &dyn Stage,
+    inputs: &[Dataset],
+    dir: &Path,
+    batch_size: usize,
+    threads: usize,
+) -> Result<Dataset> {
+    let schemas: Vec<InputSchema> = inputs
+        .iter()
+        .map(|d| InputSchema {
+            id: d.manifest().stage.id.clone(),
+            schema: d.schema(),
+        })
+        .collect();
+    let schema = stage.output_schema(&schemas)?;
+    let sd = StageDir::open(dir, "test", schema, WriteOptions::default())?;
+    let n = stage.num_tasks(inputs)?;
+    let cancel = AtomicBool::new(false);
+    let scratch = sd.scratch_dir();
+    for t in 0..n {
+        let ctx = TaskContext {
+            stage_id: "test",
+            inputs,
+            batch_size,
+            threads,
+            scratch_dir: &scratch,
+            cancel: &cancel,
+        };
+        let mut out = sd.task_output(t)?;
+        stage.run_task(t, &ctx, &mut out)?;
+        sd.complete(out)?;
+    }
+    let info = StageInfo {
+        id: dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        kind: stage.kind().into(),
+    };
+    sd.finalize(info, Provenance::default(), n, 0, 0.0, stage.notes())?;
+    Dataset::open(dir)
+}
+
+/// All rows of a dataset as one batch (for comparisons in tests).
+pub fn read_all(ds: &Dataset) -> Result<RecordBatch> {
+    let batches: Vec<RecordBatch> = ds.batches(8192).collect::<Result<_>>()?;
+    arrow::compute::concat_batches(&ds.schema(), &batches)
+        .map_err(|e| crate::Error::arrow("concat", e))
+}
