@@ -359,11 +359,25 @@ mod tests {
         let ds = dataset(&tmp.path().join("docs"), 5, 1000);
         let stage = sql("SELECT id, length(text) AS n FROM docs WHERE length(text) > 3");
         let one = read_all(
-            &run_stage_with(&stage, &[ds.clone()], &tmp.path().join("a"), 100, 1).unwrap(),
+            &run_stage_with(
+                &stage,
+                std::slice::from_ref(&ds),
+                &tmp.path().join("a"),
+                100,
+                1,
+            )
+            .unwrap(),
         )
         .unwrap();
         let two = read_all(
-            &run_stage_with(&stage, &[ds.clone()], &tmp.path().join("b"), 100, 2).unwrap(),
+            &run_stage_with(
+                &stage,
+                std::slice::from_ref(&ds),
+                &tmp.path().join("b"),
+                100,
+                2,
+            )
+            .unwrap(),
         )
         .unwrap();
         let three =
@@ -392,7 +406,14 @@ mod tests {
             "SELECT id, stable_random(id, 42) AS r FROM docs WHERE stable_random(id, 42) < 0.3",
         );
         let a = read_all(
-            &run_stage_with(&stage, &[ds.clone()], &tmp.path().join("a"), 100, 2).unwrap(),
+            &run_stage_with(
+                &stage,
+                std::slice::from_ref(&ds),
+                &tmp.path().join("a"),
+                100,
+                2,
+            )
+            .unwrap(),
         )
         .unwrap();
         let b = read_all(&run_stage_with(&stage, &[ds], &tmp.path().join("b"), 100, 1).unwrap())
