@@ -75,6 +75,14 @@ pub trait Stage: Send + Sync {
     /// Run one task. Rows go to `out`; counters and warnings too.
     fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()>;
 
+    /// Side datasets the stage writes besides its output, with their schemas, given the
+    /// output schema: for example the rows a filter dropped, with the rule that dropped
+    /// them. Each is written to `side/<name>/` inside the stage's dataset directory and is
+    /// a dataset of its own. Default none.
+    fn side_outputs(&self, _output: &SchemaRef) -> Vec<(String, SchemaRef)> {
+        Vec::new()
+    }
+
     /// Facts recorded in the manifest's `notes` (for example that text is modified).
     fn notes(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::new()

@@ -18,6 +18,8 @@ use crate::{
 const RUNNING_FILE: &str = "_running.json";
 const TASKS_DIR: &str = "_tasks";
 const SCRATCH_DIR: &str = "_scratch";
+/// Side datasets (rows a filter dropped, ids a dedupe removed) live in `side/<name>/`.
+const SIDE_DIR: &str = "side";
 /// Warnings kept per task and per manifest; the counters hold the full counts.
 const MAX_WARNINGS: usize = 100;
 
@@ -50,6 +52,7 @@ pub struct StageDir {
     fingerprint: String,
     schema: SchemaRef,
     opts: WriteOptions,
+    sides: Vec<(String, SchemaRef)>,
 }
 
 /// What a finished task wrote and counted; stored in `_tasks/task-NNNNN.json`.
@@ -61,6 +64,9 @@ pub struct TaskRecord {
     pub counters: Counters,
     pub warnings: Vec<String>,
     pub seconds: f64,
+    /// Parts of side datasets, by side name (paths relative to the dataset directory).
+    #[serde(default)]
+    pub side_parts: BTreeMap<String, Vec<PartInfo>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -99,7 +105,14 @@ impl StageDir {
             fingerprint: fingerprint.to_string(),
             schema,
             opts,
+            sides: Vec::new(),
         })
+    }
+
+    /// Declare the side datasets the stage writes (see [`TaskOutput::write_side`]); each
+    /// becomes a dataset of its own in `side/<name>/`.
+    pub fn set_side_outputs(&mut self, sides: Vec<(String, SchemaRef)>) {
+        self.sides = sides;
     }
 
     pub fn dir(&self) -> &Path {
@@ -129,9 +142,13 @@ impl StageDir {
             };
             let whole = rec.fingerprint == self.fingerprint
                 && rec.task == task
-                && rec.parts.iter().all(|p| {
-                    std::fs::metadata(self.dir.join(&p.file)).is_ok_and(|m| m.len() == p.bytes)
-                });
+                && rec
+                    .parts
+                    .iter()
+                    .chain(rec.side_parts.values().flatten())
+                    .all(|p| {
+                        std::fs::metadata(self.dir.join(&p.file)).is_ok_and(|m| m.len() == p.bytes)
+                    });
             if whole {
                 done.insert(task, rec);
             }
@@ -141,30 +158,25 @@ impl StageDir {
 
     /// A writer for task `task`, after removing anything an interrupted attempt left.
     pub fn task_output(&self, task: usize) -> Result<TaskOutput> {
-        let prefix = format!("part-{task:05}-");
-        let tmp_prefix = format!(".part-{task:05}-");
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with(&prefix) || name.starts_with(&tmp_prefix) {
-                std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-            }
+        remove_task_parts(&self.dir, task)?;
+        let mut sides = BTreeMap::new();
+        for (name, schema) in &self.sides {
+            let dir = self.dir.join(SIDE_DIR).join(name);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            remove_task_parts(&dir, task)?;
+            sides.insert(
+                name.clone(),
+                TaskOutput::new(dir, task, schema.clone(), self.opts.clone()),
+            );
         }
-        Ok(TaskOutput {
-            dir: self.dir.clone(),
+        let mut out = TaskOutput::new(
+            self.dir.clone(),
             task,
-            lane: 0,
-            schema: self.schema.clone(),
-            opts: self.opts.clone(),
-            current: None,
-            parts: Vec::new(),
-            counters: Counters::default(),
-            warnings: Vec::new(),
-            started: std::time::Instant::now(),
-            on_rows: None,
-        })
+            self.schema.clone(),
+            self.opts.clone(),
+        );
+        out.sides = sides;
+        Ok(out)
     }
 
     /// Close a task's last part and record the task as done; from now on a resumed run
@@ -191,6 +203,54 @@ impl StageDir {
         let done = self.completed(num_tasks);
         if done.len() < num_tasks {
             return Ok(None);
+        }
+        let created_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut notes = notes;
+        for (name, schema) in &self.sides {
+            let mut parts = Vec::new();
+            for rec in done.values() {
+                for p in rec.side_parts.get(name).into_iter().flatten() {
+                    let prefix = format!("{SIDE_DIR}/{name}/");
+                    let file = p.file.strip_prefix(&prefix).unwrap_or(&p.file);
+                    parts.push(PartInfo {
+                        file: file.to_string(),
+                        ..p.clone()
+                    });
+                }
+            }
+            let mut counters = Counters::default();
+            counters.add("rows_out", parts.iter().map(|p| p.rows).sum());
+            let side = Manifest {
+                format: Manifest::FORMAT.to_string(),
+                stage: StageInfo {
+                    id: format!("{}/{name}", stage.id),
+                    kind: stage.kind.clone(),
+                },
+                fingerprint: self.fingerprint.clone(),
+                program_version: PROGRAM_VERSION.to_string(),
+                provenance: provenance.clone(),
+                schema: schema_to_json(schema),
+                rows: parts.iter().map(|p| p.rows).sum(),
+                bytes: parts.iter().map(|p| p.bytes).sum(),
+                parts,
+                counters,
+                warnings: Vec::new(),
+                notes: serde_json::Map::from_iter([(
+                    "side_of".to_string(),
+                    stage.id.clone().into(),
+                )]),
+                tasks: num_tasks as u64,
+                tasks_reused,
+                seconds,
+                created_unix,
+            };
+            let side_dir = self.dir.join(SIDE_DIR).join(name);
+            std::fs::create_dir_all(&side_dir).map_err(|e| Error::io(&side_dir, e))?;
+            side.write(&side_dir)?;
+            notes.insert(format!("side.{name}"), format!("{SIDE_DIR}/{name}").into());
         }
         let mut counters = Counters::default();
         let mut parts = Vec::new();
@@ -220,10 +280,7 @@ impl StageDir {
             tasks: num_tasks as u64,
             tasks_reused,
             seconds,
-            created_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            created_unix,
         };
         manifest.write(&self.dir)?;
         let _ = std::fs::remove_file(self.dir.join(RUNNING_FILE));
@@ -258,9 +315,54 @@ pub struct TaskOutput {
     warnings: Vec<String>,
     started: std::time::Instant,
     on_rows: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    sides: BTreeMap<String, TaskOutput>,
+}
+
+/// Remove what an interrupted attempt at `task` left in `dir`.
+fn remove_task_parts(dir: &Path, task: usize) -> Result<()> {
+    let prefix = format!("part-{task:05}-");
+    let tmp_prefix = format!(".part-{task:05}-");
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) || name.starts_with(&tmp_prefix) {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
 }
 
 impl TaskOutput {
+    fn new(dir: PathBuf, task: usize, schema: SchemaRef, opts: WriteOptions) -> TaskOutput {
+        TaskOutput {
+            dir,
+            task,
+            lane: 0,
+            schema,
+            opts,
+            current: None,
+            parts: Vec::new(),
+            counters: Counters::default(),
+            warnings: Vec::new(),
+            started: std::time::Instant::now(),
+            on_rows: None,
+            sides: BTreeMap::new(),
+        }
+    }
+
+    /// Write a batch to the side dataset `name` (declared with
+    /// [`Stage::side_outputs`](crate::Stage::side_outputs)); its columns must match the
+    /// side's schema.
+    pub fn write_side(&mut self, name: &str, batch: &RecordBatch) -> Result<()> {
+        match self.sides.get_mut(name) {
+            Some(side) => side.write(batch),
+            None => Err(Error::Internal(format!(
+                "side dataset `{name}` was not declared"
+            ))),
+        }
+    }
     pub fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -316,17 +418,15 @@ impl TaskOutput {
     /// task) and join this output's parts, in order, by [`absorb`](Self::absorb).
     pub fn lane(&self, lane: usize) -> TaskOutput {
         TaskOutput {
-            dir: self.dir.clone(),
-            task: self.task,
             lane,
-            schema: self.schema.clone(),
-            opts: self.opts.clone(),
-            current: None,
-            parts: Vec::new(),
-            counters: Counters::default(),
-            warnings: Vec::new(),
             started: self.started,
             on_rows: self.on_rows.clone(),
+            ..TaskOutput::new(
+                self.dir.clone(),
+                self.task,
+                self.schema.clone(),
+                self.opts.clone(),
+            )
         }
     }
 
@@ -425,7 +525,21 @@ impl TaskOutput {
     /// Close the last part and describe the finished task.
     fn finish(mut self, fingerprint: &str) -> Result<TaskRecord> {
         self.close_part()?;
+        let mut side_parts = BTreeMap::new();
+        for (name, mut side) in std::mem::take(&mut self.sides) {
+            side.close_part()?;
+            let parts = side
+                .parts
+                .into_iter()
+                .map(|p| PartInfo {
+                    file: format!("{SIDE_DIR}/{name}/{}", p.file),
+                    ..p
+                })
+                .collect();
+            side_parts.insert(name, parts);
+        }
         Ok(TaskRecord {
+            side_parts,
             task: self.task,
             fingerprint: fingerprint.to_string(),
             parts: std::mem::take(&mut self.parts),
@@ -578,5 +692,45 @@ mod tests {
                 .sum::<usize>(),
             5000
         );
+    }
+
+    #[test]
+    fn side_datasets_are_datasets_and_resume_with_their_task() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        let open = || {
+            let mut sd = StageDir::open(&dir, "fp", schema(), WriteOptions::default()).unwrap();
+            sd.set_side_outputs(vec![("dropped".into(), schema())]);
+            sd
+        };
+        let sd = open();
+        let mut out = sd.task_output(0).unwrap();
+        out.write(&batch(0, 4)).unwrap();
+        out.write_side("dropped", &batch(100, 2)).unwrap();
+        assert!(out.write_side("other", &batch(0, 1)).is_err());
+        sd.complete(out).unwrap();
+        // Task 1 dies after writing side rows.
+        let mut out = sd.task_output(1).unwrap();
+        out.write_side("dropped", &batch(200, 3)).unwrap();
+        out.sides.get_mut("dropped").unwrap().close_part().unwrap();
+        std::mem::forget(out);
+
+        let sd = open();
+        assert_eq!(sd.completed(2).len(), 1);
+        let mut out = sd.task_output(1).unwrap();
+        out.write(&batch(4, 4)).unwrap();
+        out.write_side("dropped", &batch(300, 1)).unwrap();
+        sd.complete(out).unwrap();
+        let m = sd
+            .finalize(info(), Provenance::default(), 2, 1, 0.0, Default::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.rows, 8);
+        assert_eq!(m.notes["side.dropped"], "side/dropped");
+        let side = Dataset::open(dir.join("side/dropped")).unwrap();
+        assert_eq!(side.rows(), 3, "the dead attempt's side rows are gone");
+        assert_eq!(side.manifest().stage.id, "s/dropped");
+        let rows: usize = side.batches(10).map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 3);
     }
 }

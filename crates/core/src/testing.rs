@@ -36,7 +36,9 @@ pub fn run_stage_with(
         })
         .collect();
     let schema = stage.output_schema(&schemas)?;
-    let sd = StageDir::open(dir, "test", schema, WriteOptions::default())?;
+    let sides = stage.side_outputs(&schema);
+    let mut sd = StageDir::open(dir, "test", schema, WriteOptions::default())?;
+    sd.set_side_outputs(sides);
     let n = stage.num_tasks(inputs)?;
     let cancel = AtomicBool::new(false);
     let scratch = sd.scratch_dir();

@@ -425,7 +425,9 @@ fn run_stage(
         Ok(_) => "forced with --force".to_string(),
         Err(_) => "no dataset yet".to_string(),
     };
-    let sd = StageDir::open(&dir, &fingerprint, schema, WriteOptions::default())?;
+    let sides = stage.side_outputs(&schema);
+    let mut sd = StageDir::open(&dir, &fingerprint, schema, WriteOptions::default())?;
+    sd.set_side_outputs(sides);
     let num_tasks = stage.num_tasks(inputs)?;
     let done = sd.completed(num_tasks);
     let todo: Vec<usize> = (0..num_tasks)
