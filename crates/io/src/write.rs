@@ -1,4 +1,3 @@
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
@@ -47,6 +46,42 @@ pub enum Compression {
     None,
     Gzip,
     Zstd,
+}
+
+/// A JSONL file being written, compressed or not.
+enum Sink {
+    Plain(std::io::BufWriter<std::fs::File>),
+    Gzip(flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>),
+    Zstd(zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>),
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Gzip(w) => w.write(buf),
+            Sink::Zstd(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Gzip(w) => w.flush(),
+            Sink::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+impl Sink {
+    /// End the compressed stream, flush and sync the file, reporting every error.
+    fn finish(self) -> std::io::Result<()> {
+        let buf = match self {
+            Sink::Plain(w) => w,
+            Sink::Gzip(w) => w.finish()?,
+            Sink::Zstd(w) => w.finish()?,
+        };
+        buf.into_inner().map_err(|e| e.into_error())?.sync_all()
+    }
 }
 
 /// The `write` stage, built.
@@ -201,16 +236,15 @@ impl Stage for Write {
             }
             WriteFormat::Jsonl => {
                 let buf = std::io::BufWriter::with_capacity(1 << 20, file);
-                let sink: Box<dyn std::io::Write> = match self.config.compression {
-                    Compression::None => Box::new(buf),
-                    Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+                let sink = match self.config.compression {
+                    Compression::None => Sink::Plain(buf),
+                    Compression::Gzip => Sink::Gzip(flate2::write::GzEncoder::new(
                         buf,
                         flate2::Compression::new(6),
                     )),
-                    Compression::Zstd => Box::new(
+                    Compression::Zstd => Sink::Zstd(
                         zstd::stream::write::Encoder::new(buf, 3)
-                            .map_err(|e| Error::io(&tmp, e))?
-                            .auto_finish(),
+                            .map_err(|e| Error::io(&tmp, e))?,
                     ),
                 };
                 let mut w = arrow_json::WriterBuilder::new()
@@ -225,9 +259,7 @@ impl Stage for Write {
                 }
                 w.finish()
                     .map_err(|e| Error::arrow(tmp.display().to_string(), e))?;
-                let mut sink = w.into_inner();
-                sink.flush().map_err(|e| Error::io(&tmp, e))?;
-                drop(sink);
+                w.into_inner().finish().map_err(|e| Error::io(&tmp, e))?;
             }
         }
         let bytes = std::fs::metadata(&tmp)
@@ -245,5 +277,95 @@ impl Stage for Write {
         m.insert("exported_to".into(), self.dir.display().to_string().into());
         m.insert("export_format".into(), self.extension().into());
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use primer_core::BuildContext;
+    use primer_core::testing::run_stage;
+
+    use super::*;
+    use crate::ReadConfig;
+
+    /// Every export format reads back to the same documents.
+    #[test]
+    fn exports_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let lines: String = (0..300)
+            .map(|i| {
+                format!("{{\"id\": \"d{i}\", \"text\": \"text {i} ünïcode\", \"url\": null}}\n")
+            })
+            .collect();
+        std::fs::write(tmp.path().join("a.jsonl"), lines).unwrap();
+        let ctx = BuildContext {
+            stage_id: "docs",
+            base_dir: tmp.path(),
+        };
+        let read: ReadConfig = toml::from_str("paths = [\"a.jsonl\"]").unwrap();
+        let docs = run_stage(
+            &read.build(&ctx).unwrap(),
+            &[],
+            &tmp.path().join("docs"),
+            64,
+        )
+        .unwrap();
+        for (settings, glob) in [
+            ("format = \"jsonl\"", "*.jsonl"),
+            ("format = \"jsonl\"\ncompression = \"gzip\"", "*.jsonl.gz"),
+            ("format = \"jsonl\"\ncompression = \"zstd\"", "*.jsonl.zst"),
+            ("format = \"parquet\"", "*.parquet"),
+        ] {
+            let name = glob.trim_start_matches("*.").replace('.', "_");
+            let cfg: WriteConfig =
+                toml::from_str(&format!("path = \"{name}\"\n{settings}")).unwrap();
+            let w = cfg.build(&ctx).unwrap();
+            let m = run_stage(
+                &w,
+                std::slice::from_ref(&docs),
+                &tmp.path().join(format!("w-{name}")),
+                7,
+            )
+            .unwrap();
+            assert_eq!(m.manifest().counters.get("rows_exported"), 300);
+            let back: ReadConfig = toml::from_str(&format!("paths = [\"{name}/{glob}\"]")).unwrap();
+            let again = run_stage(
+                &back.build(&ctx).unwrap(),
+                &[],
+                &tmp.path().join(format!("r-{name}")),
+                64,
+            )
+            .unwrap();
+            let a = primer_core::testing::read_all(&docs).unwrap();
+            let b = primer_core::testing::read_all(&again).unwrap();
+            for col in ["id", "text", "url"] {
+                assert_eq!(
+                    a.column_by_name(col),
+                    b.column_by_name(col),
+                    "{name}: {col}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn columns_must_exist() {
+        let cfg: WriteConfig =
+            toml::from_str("path = \"x\"\ncolumns = [\"id\", \"nope\"]").unwrap();
+        let w = cfg
+            .build(&BuildContext {
+                stage_id: "w",
+                base_dir: std::path::Path::new("."),
+            })
+            .unwrap();
+        let input = InputSchema {
+            id: "docs".into(),
+            schema: primer_core::documents_schema(),
+        };
+        let err = w.output_schema(&[input]).unwrap_err().to_string();
+        assert!(
+            err.contains("the input has no column `nope`; it has `id`, `text`, `source`, `url`"),
+            "{err}"
+        );
     }
 }
