@@ -7,7 +7,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -484,6 +484,10 @@ impl TaskOutput {
                 ZstdLevel::try_new(1).expect("valid level"),
             ))
             .set_max_row_group_row_count(Some(self.opts.row_group_rows))
+            // Column-chunk statistics only: page-level min/max of document text is of no
+            // use to a reader and grows every reader's metadata.
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_statistics_truncate_length(Some(64))
             .build();
         let writer = ArrowWriter::try_new(file, self.schema.clone(), Some(props))
             .map_err(|e| Error::parquet(&tmp, e))?;

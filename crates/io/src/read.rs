@@ -45,7 +45,7 @@ pub struct ReadConfig {
     /// Parquet inputs keep all their other columns anyway. Default none.
     #[serde(default)]
     pub keep_fields: Vec<String>,
-    /// Rows per record batch. Default 4096.
+    /// Rows per record batch (a batch also ends at 16 MiB of text). Default 1024.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
 }
@@ -60,7 +60,7 @@ fn default_url_field() -> String {
     "url".into()
 }
 fn default_batch_rows() -> usize {
-    4096
+    1024
 }
 
 #[derive(
@@ -318,7 +318,7 @@ fn derived_id(source: &str, url: Option<&str>, text: &str) -> String {
     hash_hex(&key)
 }
 
-const MAX_BATCH_TEXT_BYTES: usize = 64 << 20;
+const MAX_BATCH_TEXT_BYTES: usize = 16 << 20;
 
 impl Read {
     fn read_jsonl(&self, path: &Path, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {

@@ -141,13 +141,14 @@ pub(crate) struct PipelineSection {
     /// directory. Default `work/<name>`.
     #[serde(default)]
     workdir: Option<String>,
-    /// Rows per record batch when stages read datasets. Default 8192.
+    /// Rows per record batch when stages read datasets. Documents are large (tens of KB),
+    /// so batches are small: memory per batch is about rows × document size. Default 1024.
     #[serde(default = "default_batch_rows")]
     batch_rows: usize,
 }
 
 fn default_batch_rows() -> usize {
-    8192
+    1024
 }
 
 /// One stage of a loaded pipeline.

@@ -82,13 +82,14 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
 }
 
 fn session(
+    batch_rows: usize,
     threads: usize,
     memory_limit_mb: usize,
     spill_dir: Option<&Path>,
 ) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_target_partitions(threads.max(1))
-        .with_batch_size(8192)
+        .with_batch_size(batch_rows.max(1))
         // Round-robin repartitioning would interleave rows nondeterministically.
         .with_round_robin_repartition(false);
     config
@@ -159,7 +160,7 @@ impl Stage for Sql {
     }
 
     fn output_schema(&self, inputs: &[InputSchema]) -> Result<SchemaRef> {
-        let ctx = session(1, self.config.memory_limit_mb, None)?;
+        let ctx = session(1024, 1, self.config.memory_limit_mb, None)?;
         for input in inputs {
             let t = MemTable::try_new(input.schema.clone(), vec![vec![]])
                 .map_err(|e| df_err(&input.id, e))?;
@@ -182,6 +183,7 @@ impl Stage for Sql {
     fn run_task(&self, _task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
         std::fs::create_dir_all(ctx.scratch_dir).map_err(|e| Error::io(ctx.scratch_dir, e))?;
         let session = session(
+            ctx.batch_size,
             ctx.threads,
             self.config.memory_limit_mb,
             Some(ctx.scratch_dir),
@@ -265,7 +267,7 @@ pub fn query(
     limit: usize,
     threads: usize,
 ) -> Result<(SchemaRef, Vec<RecordBatch>, bool)> {
-    let session = session(threads, 2048, None)?;
+    let session = session(8192, threads, 2048, None)?;
     for (name, path) in tables {
         let (files, schema) = table_files(path)?;
         register_files(&session, name, &files, schema)?;
