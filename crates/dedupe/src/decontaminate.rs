@@ -1,7 +1,8 @@
 //! The `decontaminate` stage: an index of the word n-grams of benchmark items (built when
 //! the stage is built, in memory: about 40 bytes per distinct n-gram), then every document
 //! is checked against it. Text on both sides is normalised as datatrove does
-//! ([`crate::text`]), so reformatted whitespace, case and punctuation do not hide a leak.
+//! ([`crate::text`]; numbers are kept), so reformatted whitespace, case and punctuation do
+//! not hide a leak.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
@@ -29,6 +30,9 @@ fn default_ngram() -> usize {
 fn default_min_item_words() -> usize {
     8
 }
+fn default_min_distinct_words() -> usize {
+    7
+}
 
 /// Settings of the `decontaminate` stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -37,8 +41,10 @@ pub struct DecontaminateConfig {
     /// The benchmarks to check against, each a table with `name`, `paths`, `fields`
     /// (see below). Required, at least one.
     pub benchmarks: Vec<BenchmarkConfig>,
-    /// Words per n-gram (after datatrove's normalisation: lowercase, no punctuation,
-    /// numbers → `0`), 1 to 64. Default 13.
+    /// Words per n-gram, 1 to 64. Text is normalised as datatrove does (lowercase,
+    /// punctuation and whitespace runs become one space, accents removed) but numbers are
+    /// kept as written: a generic phrase such as "a mean of 25 and a standard deviation of
+    /// 4" should not match every statistics text. Default 13.
     #[serde(default = "default_ngram")]
     pub ngram: usize,
     /// An item with fewer than `ngram` words is indexed whole, as one shorter n-gram, when
@@ -46,6 +52,11 @@ pub struct DecontaminateConfig {
     /// manifest's notes. Default 8.
     #[serde(default = "default_min_item_words")]
     pub min_item_words: usize,
+    /// An item's n-grams with fewer distinct words than this are not indexed: runs like
+    /// `0 0 0 …` or `1 0 1 0 …` (lists of numbers) would match any table of figures. For an item indexed whole with fewer than `ngram` words,
+    /// the bar is scaled down in proportion. 1 to `ngram`. Default 7.
+    #[serde(default = "default_min_distinct_words")]
+    pub min_distinct_words: usize,
     /// A document matches an item when it contains at least this fraction (0 to 1) of the
     /// item's distinct n-grams; 0 means any one n-gram. Default 0.
     #[serde(default)]
@@ -123,7 +134,7 @@ const ROLL_BASE: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The hashes of all `n`-word windows of `words` (a rolling hash of the words' xxh3
 /// hashes), passed to `f` with the window's start.
-fn window_hashes(word_hashes: &[u64], n: usize, mut f: impl FnMut(u64)) {
+fn window_hashes(word_hashes: &[u64], n: usize, mut f: impl FnMut(usize, u64)) {
     if n == 0 || word_hashes.len() < n {
         return;
     }
@@ -135,13 +146,15 @@ fn window_hashes(word_hashes: &[u64], n: usize, mut f: impl FnMut(u64)) {
         }
         h = h.wrapping_mul(ROLL_BASE).wrapping_add(w);
         if i + 1 >= n {
-            f(h);
+            f(i + 1 - n, h);
         }
     }
 }
 
+/// The xxh3 hashes of the words of `text_in`, normalised as datatrove does except that
+/// numbers are kept as written.
 fn word_hashes(text_in: &str, simplified: &mut String, out: &mut Vec<u64>) {
-    text::simplify_text(text_in, simplified);
+    text::simplify_text_with(text_in, false, simplified);
     let mut words = Vec::new();
     text::words(simplified, &mut words);
     out.clear();
@@ -317,6 +330,12 @@ impl DecontaminateConfig {
                 self.min_item_words, self.ngram
             )));
         }
+        if self.min_distinct_words == 0 || self.min_distinct_words > self.ngram {
+            return Err(Error::input(format!(
+                "`min_distinct_words` = {}: must be from 1 to ngram ({})",
+                self.min_distinct_words, self.ngram
+            )));
+        }
         if !(0.0..=1.0).contains(&self.min_fraction) {
             return Err(Error::input(format!(
                 "`min_fraction` = {}: must be from 0 to 1",
@@ -378,11 +397,22 @@ impl DecontaminateConfig {
                     let idx = items.len() as u32;
                     let map = index.entry(n).or_default();
                     let mut distinct = HashSet::new();
-                    window_hashes(&hashes, n, |h| {
-                        if distinct.insert(h) {
+                    let need = (self.min_distinct_words * n).div_ceil(self.ngram);
+                    window_hashes(&hashes, n, |start, h| {
+                        let w = &hashes[start..start + n];
+                        let words = w
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, x)| !w[..*i].contains(x))
+                            .count();
+                        if words >= need && distinct.insert(h) {
                             map.entry(h).or_default().push(idx);
                         }
                     });
+                    if distinct.is_empty() {
+                        n_short += 1;
+                        continue;
+                    }
                     items.push(Item {
                         bench: bi,
                         id,
@@ -428,7 +458,7 @@ impl Decontaminate {
         word_hashes(text, simplified, hashes);
         let mut found: HashMap<u32, HashSet<u64>> = HashMap::new();
         for (&n, map) in &self.index {
-            window_hashes(hashes, n, |h| {
+            window_hashes(hashes, n, |_, h| {
                 if let Some(items) = map.get(&h) {
                     for &i in items {
                         found.entry(i).or_default().insert(h);
@@ -672,5 +702,229 @@ impl Stage for Decontaminate {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufRead;
+    use std::path::Path;
+
+    use primer_core::testing::run_stage_with;
+    use primer_core::{BuildContext, Dataset};
+    use serde_json::json;
+
+    use super::*;
+    use crate::testutil::{column, corpus, dataset, shared_data};
+
+    fn humaneval() -> Vec<(String, String, String)> {
+        let path = shared_data().join("benchmarks/HumanEval.jsonl.gz");
+        let r = std::io::BufReader::new(flate2::read::GzDecoder::new(
+            std::fs::File::open(path).unwrap(),
+        ));
+        r.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
+                (
+                    v["task_id"].as_str().unwrap().to_string(),
+                    v["prompt"].as_str().unwrap().to_string(),
+                    v["canonical_solution"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn stage(extra: serde_json::Value) -> Decontaminate {
+        let mut cfg = json!({
+            "benchmarks": [
+                { "name": "humaneval", "paths": ["benchmarks/HumanEval.jsonl.gz"],
+                  "fields": ["prompt", "canonical_solution"], "id_field": "task_id" },
+                { "name": "gsm8k", "paths": ["benchmarks/gsm8k/test.jsonl"],
+                  "fields": ["question", "answer"] },
+                { "name": "mmlu", "paths": ["benchmarks/mmlu/test/*.csv"],
+                  "fields": ["question", "choice0", "choice1", "choice2", "choice3"] },
+            ]
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
+        let base = shared_data();
+        let ctx = BuildContext {
+            stage_id: "decon",
+            base_dir: &base,
+        };
+        serde_json::from_value::<DecontaminateConfig>(cfg)
+            .unwrap()
+            .build(&ctx)
+            .unwrap()
+    }
+
+    /// Leaked HumanEval items pasted into real documentation pages, whole, in part and with
+    /// whitespace reformatted, are all caught and attributed to their item; the clean pages
+    /// are not flagged.
+    #[test]
+    fn planted_humaneval_leaks_are_caught_and_clean_pages_pass() {
+        let Some(pages) = corpus("docs-pages-extracted.jsonl.zst") else {
+            return;
+        };
+        if !shared_data().join("benchmarks/HumanEval.jsonl.gz").exists() {
+            eprintln!("skipped: no benchmarks in ../shared/data");
+            return;
+        }
+        let clean: Vec<(String, String)> = pages.into_iter().step_by(10).take(400).collect();
+        let mut docs = clean.clone();
+        let mut expected = Vec::new();
+        for (k, (task, prompt, solution)) in humaneval().into_iter().enumerate() {
+            let host = &clean[k % clean.len()].1;
+            let cut = host.len() / 2;
+            let cut = (0..=cut).rev().find(|&i| host.is_char_boundary(i)).unwrap();
+            let whole = format!("{}\n{prompt}{solution}\n{}", &host[..cut], &host[cut..]);
+            // Part of the prompt: its first lines, at least 20 words.
+            let mut part = String::new();
+            for line in prompt.lines() {
+                part.push_str(line);
+                part.push('\n');
+                if part.split_whitespace().count() >= 20 {
+                    break;
+                }
+            }
+            let partial = format!("Notes from class.\n{part}\nThat is all.");
+            let reformatted = format!(
+                "Exercise:\r\n{}",
+                format!("{prompt}{solution}")
+                    .replace("    ", "\t")
+                    .replace('\n', " \r\n  ")
+                    .replace(", ", " ,  ")
+            );
+            for (kind, text) in [
+                ("whole", whole),
+                ("partial", partial),
+                ("reformatted", reformatted),
+            ] {
+                docs.push((format!("leak-{kind}-{k}"), text));
+                expected.push((format!("leak-{kind}-{k}"), task.clone()));
+            }
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let input = dataset(&tmp.path().join("in"), &docs, 3);
+        let st = stage(json!({ "action": "flag" }));
+        let out = run_stage_with(
+            &st,
+            std::slice::from_ref(&input),
+            &tmp.path().join("o"),
+            500,
+            2,
+        )
+        .unwrap();
+        let ids = column(&out, "id");
+        let flags = column(&out, "contaminated");
+        let flagged: Vec<&String> = ids
+            .iter()
+            .zip(&flags)
+            .filter(|(_, f)| f.as_deref() == Some("true"))
+            .map(|(i, _)| i.as_ref().unwrap())
+            .collect();
+        let clean_flagged: Vec<_> = flagged.iter().filter(|i| !i.starts_with("leak-")).collect();
+        let what = column(&out, "contamination");
+        let why: Vec<_> = ids
+            .iter()
+            .zip(&what)
+            .filter(|(i, w)| w.is_some() && !i.as_ref().unwrap().starts_with("leak-"))
+            .collect();
+        assert!(clean_flagged.is_empty(), "clean pages flagged: {why:?}");
+        assert_eq!(flagged.len(), expected.len(), "every leak is caught");
+        let hits = Dataset::open(out.dir().join("side/hits")).unwrap();
+        let hit_pairs: HashSet<(String, String)> = column(&hits, "id")
+            .into_iter()
+            .zip(column(&hits, "item"))
+            .map(|(a, b)| (a.unwrap(), b.unwrap()))
+            .collect();
+        for (doc, task) in &expected {
+            assert!(
+                hit_pairs.contains(&(doc.clone(), task.clone())),
+                "{doc} should match {task}"
+            );
+        }
+        let humaneval_hits = column(&hits, "benchmark")
+            .iter()
+            .filter(|b| b.as_deref() == Some("humaneval"))
+            .count();
+        assert_eq!(
+            out.manifest().counters.get("hits.humaneval") as usize,
+            humaneval_hits
+        );
+        // HumanEval/0 leaked into three documents; two other items' leaks share one of its
+        // 13-grams (`from typing import List` and docstring boilerplate), so five match it.
+        assert_eq!(
+            out.manifest()
+                .counters
+                .get(&format!("leaked.humaneval:{}", expected[0].1)),
+            5
+        );
+        assert_eq!(
+            out.manifest().notes["benchmark.humaneval"]["items_indexed"],
+            164
+        );
+        // Dropping instead: the leaks go, the clean pages stay.
+        let dropped = run_stage_with(
+            &stage(json!({})),
+            std::slice::from_ref(&input),
+            &tmp.path().join("d"),
+            500,
+            2,
+        )
+        .unwrap();
+        assert_eq!(dropped.rows() as usize, clean.len());
+        assert_eq!(
+            dropped.manifest().counters.get("dropped.contaminated") as usize,
+            expected.len()
+        );
+    }
+
+    #[test]
+    fn a_fraction_threshold_ignores_small_overlaps() {
+        let (_, prompt, solution) = humaneval().remove(0);
+        let item = format!("{prompt}{solution}");
+        let st = stage(json!({ "min_fraction": 0.5 }));
+        let (mut s, mut h) = (String::new(), Vec::new());
+        assert_eq!(st.matches(&item, &mut s, &mut h).len(), 1);
+        let words: Vec<&str> = item.split_whitespace().collect();
+        let quarter = words[..words.len() / 4].join(" ");
+        assert!(st.matches(&quarter, &mut s, &mut h).is_empty());
+        let any = stage(json!({}));
+        assert_eq!(any.matches(&quarter, &mut s, &mut h).len(), 1);
+    }
+
+    #[test]
+    fn a_missing_field_names_the_file_and_line() {
+        let base = shared_data();
+        let ctx = BuildContext {
+            stage_id: "d",
+            base_dir: Path::new(&base),
+        };
+        let err = serde_json::from_value::<DecontaminateConfig>(json!({
+            "benchmarks": [{ "name": "h", "paths": ["benchmarks/HumanEval.jsonl.gz"], "fields": ["promt"] }]
+        }))
+        .unwrap()
+        .build(&ctx)
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.ends_with("HumanEval.jsonl.gz:1: no field `promt` (benchmark `h`)"),
+            "{err}"
+        );
+        let err = serde_json::from_value::<DecontaminateConfig>(json!({
+            "benchmarks": [{ "name": "h", "paths": ["benchmarks/nope/*.csv"], "fields": ["q"] }]
+        }))
+        .unwrap()
+        .build(&ctx)
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            err.contains("`benchmarks/nope/*.csv` matches no file"),
+            "{err}"
+        );
     }
 }

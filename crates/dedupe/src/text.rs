@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use unicode_general_category::{GeneralCategory, get_general_category};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::spacy_en::{PUNCTUATION_NON_ASCII, SPECIAL_CASES, UNITS};
+use crate::spacy_en::{ICON_RANGES, PUNCTUATION_NON_ASCII, SPECIAL_CASES, UNITS};
 
 /// How text is normalised before it is hashed.
 #[derive(
@@ -70,9 +70,15 @@ fn is_digit(c: char) -> bool {
 /// a space; whitespace runs become one space and the ends are stripped; then NFD and
 /// combining marks (category Mn) are removed.
 pub fn simplify_text(text: &str, out: &mut String) {
+    simplify_text_with(text, true, out)
+}
+
+/// [`simplify_text`], with numbers replaced by `0` only when `norm_numbers` (datatrove's
+/// `TextNormConfig.norm_numbers`); otherwise digits are kept like letters.
+pub fn simplify_text_with(text: &str, norm_numbers: bool, out: &mut String) {
     out.clear();
     if text.is_ascii() {
-        simplify_ascii(text.as_bytes(), out);
+        simplify_ascii(text.as_bytes(), norm_numbers, out);
         return;
     }
     let lower = text.to_lowercase();
@@ -93,7 +99,7 @@ pub fn simplify_text(text: &str, out: &mut String) {
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
-        if is_digit(c) {
+        if norm_numbers && is_digit(c) {
             while i < chars.len() && is_digit(chars[i]) {
                 i += 1;
             }
@@ -127,13 +133,13 @@ pub fn simplify_text(text: &str, out: &mut String) {
     }
 }
 
-fn simplify_ascii(b: &[u8], out: &mut String) {
+fn simplify_ascii(b: &[u8], norm_numbers: bool, out: &mut String) {
     let mut buf: Vec<u8> = Vec::with_capacity(b.len());
     let mut pending_space = false;
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        let emit = if c.is_ascii_digit() {
+        let emit = if norm_numbers && c.is_ascii_digit() {
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
             }
@@ -181,36 +187,60 @@ fn unit_suffix(s: &str) -> Option<usize> {
         .max()
 }
 
+fn is_icon(c: char) -> bool {
+    let u = c as u32;
+    u >= 0xA6 && {
+        let i = ICON_RANGES.partition_point(|r| r.1 < u);
+        i < ICON_RANGES.len() && ICON_RANGES[i].0 <= u
+    }
+}
+
 /// Split simplified text into words as datatrove's English word tokenizer (a blank spaCy
-/// pipeline) does: on spaces, then spaCy's tokenizer exceptions (`cannot` → `can not`,
-/// `id` → `i d`) and its unit suffixes after digits (`0km` → `0 km`). spaCy's other prefix
-/// and suffix rules only concern characters datatrove's normalisation has already turned
-/// into spaces, except a few symbols outside its punctuation list (`©`, `°`, `‘`, emoji),
-/// which stay attached here.
+/// pipeline) does: on spaces; spaCy's icon symbols (`©`, `°`, `�`, emoji, …) each become a
+/// word of their own; then spaCy's tokenizer exceptions (`cannot` → `can not`, `id` →
+/// `i d`) and its unit suffixes after digits (`0km` → `0 km`). spaCy's other prefix, suffix
+/// and infix rules only concern characters datatrove's normalisation has already turned
+/// into spaces, except a few (`‘`, `§`, currency signs), which stay attached here.
 pub fn words<'a>(simplified: &'a str, out: &mut Vec<&'a str>) {
     out.clear();
-    let specials = special_cases();
     for tok in simplified.split(' ') {
-        if tok.is_empty() {
+        if tok.is_ascii() {
+            split_affixes(tok, out);
             continue;
         }
-        let mut s = tok;
-        let mut suffixes: Vec<&'a str> = Vec::new();
-        while !specials.contains_key(s) {
-            match unit_suffix(s) {
-                Some(n) => {
-                    suffixes.push(&s[s.len() - n..]);
-                    s = &s[..s.len() - n];
-                }
-                None => break,
+        let mut start = 0;
+        for (i, c) in tok.char_indices() {
+            if is_icon(c) {
+                split_affixes(&tok[start..i], out);
+                out.push(&tok[i..i + c.len_utf8()]);
+                start = i + c.len_utf8();
             }
         }
-        match specials.get(s) {
-            Some(parts) => out.extend(parts.iter().copied()),
-            None => out.push(s),
-        }
-        out.extend(suffixes.iter().rev());
+        split_affixes(&tok[start..], out);
     }
+}
+
+fn split_affixes<'a>(tok: &'a str, out: &mut Vec<&'a str>) {
+    if tok.is_empty() {
+        return;
+    }
+    let specials = special_cases();
+    let mut s = tok;
+    let mut suffixes: Vec<&'a str> = Vec::new();
+    while !specials.contains_key(s) {
+        match unit_suffix(s) {
+            Some(n) => {
+                suffixes.push(&s[s.len() - n..]);
+                s = &s[..s.len() - n];
+            }
+            None => break,
+        }
+    }
+    match specials.get(s) {
+        Some(parts) => out.extend(parts.iter().copied()),
+        None => out.push(s),
+    }
+    out.extend(suffixes.iter().rev());
 }
 
 /// The word n-grams of `words` joined by spaces, as datatrove's `ngrams` yields them
