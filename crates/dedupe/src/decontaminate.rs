@@ -34,12 +34,21 @@ fn default_min_distinct_words() -> usize {
     7
 }
 
-/// Settings of the `decontaminate` stage.
+/// Settings of the `decontaminate` stage: drop or flag documents that share word n-grams
+/// with benchmark items (HumanEval, GSM8K, MMLU, … as JSONL, Parquet or CSV files). The
+/// index is built in memory when the stage starts (about 40 bytes per distinct n-gram);
+/// the side dataset `hits` and the manifest's `leaked.<benchmark>:<item>` counters say
+/// which item each document matched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecontaminateConfig {
-    /// The benchmarks to check against, each a table with `name`, `paths`, `fields`
-    /// (see below). Required, at least one.
+    /// The benchmarks to check against, each a table: `name` (required; names the benchmark
+    /// in the output), `paths` (required; files or globs relative to the pipeline file:
+    /// JSONL, optionally `.gz`/`.zst`, Parquet, or CSV with a header row), `fields`
+    /// (required; the fields whose values, joined by newlines, make an item's text),
+    /// `id_field` (the field with the item's id; default `FILE:N`, the 1-based line or row)
+    /// and `format` (`auto` by extension, `jsonl`, `parquet` or `csv`; default `auto`).
+    /// Required, at least one.
     pub benchmarks: Vec<BenchmarkConfig>,
     /// Words per n-gram, 1 to 64. Text is normalised as datatrove does (lowercase,
     /// punctuation and whitespace runs become one space, accents removed) but numbers are

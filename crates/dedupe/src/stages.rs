@@ -29,7 +29,10 @@ fn default_seed() -> u32 {
 }
 
 /// Settings of the `exact_dedupe` stage: documents whose normalised text is equal
-/// (xxh3-128) form a cluster, of which one is kept.
+/// (xxh3-128) form a cluster, of which one is kept; the output adds `exact_dup_cluster`
+/// (the kept document's id; null without duplicates) and `exact_dup_cluster_size`, and the
+/// side dataset `removed` lists each duplicate with the id it duplicates. Out of core like
+/// `minhash_dedupe`, with one key per document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExactDedupeConfig {
@@ -54,7 +57,15 @@ pub struct ExactDedupeConfig {
 }
 
 /// Settings of the `minhash_dedupe` stage: near-duplicates by MinHash LSH over word
-/// n-grams, as datatrove and FineWeb do it (14 bands × 8 rows, 5-grams, 64-bit hashes).
+/// n-grams, as datatrove and FineWeb do it (14 bands × 8 rows, 5-grams, 64-bit hashes;
+/// the signatures are datatrove's, bit for bit). Out of core: band keys are spilled to
+/// sorted files in the stage's scratch directory, one per input part, and merged.
+/// Memory: 20 bytes per document of the whole input while clustering, plus
+/// 20 × `bands` bytes per document of one input part while its keys are sorted. Scratch
+/// disk: 20 × `bands` + 24 bytes + the id per document (+ 8 bytes per shingle with
+/// `verify_jaccard`). Output: the kept rows with `dup_cluster` (the id of the document
+/// its cluster keeps; null without duplicates) and `dup_cluster_size`; the side dataset
+/// `removed` lists each duplicate with the id it duplicates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MinhashDedupeConfig {
