@@ -313,7 +313,7 @@ fn minhash_pairs_agree_with_exact_jaccard_on_cpython_versions() {
 
 #[test]
 fn same_output_for_any_threads_batches_and_shards() {
-    let Some(sample) = cpython_sample(16) else {
+    let Some(sample) = cpython_sample(32) else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
