@@ -27,7 +27,9 @@ if [ ! -f "$work/input/.done" ]; then
 fi
 
 bench() { (cd "$root" && cargo bench -q -p primer-dedupe --bench dedupe -- "$@"); }
-rss() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1"; }
+# Peak RSS of a whole process tree (datatrove's tasks run in worker processes).
+peak() { "$py" "$root/bench/ref/peak_rss.py" "$@"; }
+rss() { awk '/^peak_rss_mb/ {print $2}' "$1"; }
 
 echo "== primer"
 rm -rf "$work/primer-in" "$work/primer-out"
@@ -36,13 +38,13 @@ bench run "$work/primer-in" "$work/primer-out" "$threads" "$work/primer.tsv" | t
 
 echo "== datatrove (signatures, buckets, clusters, filter; $threads tasks)"
 rm -rf "$work/dt"
-/usr/bin/time -v "$py" "$data/../reference/datatrove_gopher_minhash.py" "$work/dt" "$work/input" dedup \
+peak "$py" "$data/../reference/datatrove_gopher_minhash.py" "$work/dt" "$work/input" dedup \
     > "$work/dt.out" 2> "$work/dt.time"
 grep TIMINGS "$work/dt.out"
-echo "peak RSS MB: $(rss "$work/dt.time") (largest process)"
+echo "peak RSS MB (all processes): $(rss "$work/dt.time")"
 
 echo "== datasketch"
-/usr/bin/time -v "$py" "$root/bench/ref/datasketch_clusters.py" "$work/datasketch.tsv" "$work"/input/*.jsonl \
+peak "$py" "$root/bench/ref/datasketch_clusters.py" "$work/datasketch.tsv" "$work"/input/*.jsonl \
     > "$work/ds.json" 2> "$work/ds.time"
 cat "$work/ds.json"
 echo "peak RSS MB: $(rss "$work/ds.time")"
@@ -59,8 +61,7 @@ dt_s = t["sig"] + t["buckets"] + t["cluster"]
 ds_s = d["minhash+insert_s"] + d["query+unionfind_s"]
 p_s = p["signatures_plus_clustering_s"]
 def rss(f):
-    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(f).read())
-    return round(int(m.group(1)) / 1024)
+    return int(re.search(r"^peak_rss_mb (\d+)", open(f).read(), re.M).group(1))
 print(json.dumps({
     "text_mb": mb, "threads": threads,
     "primer_s": p_s, "datatrove_s": round(dt_s, 1), "datasketch_s": round(ds_s, 1),

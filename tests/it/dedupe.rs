@@ -58,11 +58,10 @@ fn minhash_dedupe_sharded_equals_unsharded() {
     assert!(one.contains("near (minhash_dedupe): done"), "{one}");
     let m = manifest(&a.path().join("work/dd/near"));
     assert_eq!(m["counters"]["rows_in"], 138);
-    assert_eq!(
-        m["counters"]["dropped.duplicate"], 92,
-        "two copies of each of 46 files"
-    );
-    // Shard 1 of 2 first: it has phase 1 tasks only; shard 0 then can't cluster yet.
+    // Two copies of each file, except of the empty `email/mime/__init__.py` (no 5-grams).
+    assert_eq!(m["counters"]["dropped.duplicate"], 90);
+    // Shard 1 first; each run stops where the other shard's tasks of a phase are missing
+    // (reading, signatures, clustering, output), and three rounds complete the stage.
     for _ in 0..3 {
         for shard in ["1/2", "0/2"] {
             run_ok(
