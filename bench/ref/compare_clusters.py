@@ -27,7 +27,7 @@ def datatrove_clusters():
         rank = int(os.path.basename(path).split(".")[0])
         data = open(path, "rb").read()
         for doc, cl in struct.iter_unpack("<II", data):
-            out[ids[rank][doc]] = (rank, cl)
+            out[ids[rank][doc]] = cl  # cluster ids are global
     return out
 
 

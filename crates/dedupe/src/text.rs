@@ -168,14 +168,32 @@ fn simplify_ascii(b: &[u8], norm_numbers: bool, out: &mut String) {
     out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
-fn special_cases() -> &'static HashMap<&'static str, &'static [&'static str]> {
-    static MAP: OnceLock<HashMap<&'static str, &'static [&'static str]>> = OnceLock::new();
-    MAP.get_or_init(|| SPECIAL_CASES.iter().copied().collect())
+type SpecialMap = HashMap<&'static str, &'static [&'static str], xxhash_rust::xxh3::Xxh3Builder>;
+
+/// spaCy's special cases, and the length of the longest.
+fn special_cases() -> &'static (SpecialMap, usize) {
+    static MAP: OnceLock<(SpecialMap, usize)> = OnceLock::new();
+    MAP.get_or_init(|| {
+        let map: SpecialMap = SPECIAL_CASES.iter().copied().collect();
+        let longest = SPECIAL_CASES.iter().map(|s| s.0.len()).max().unwrap_or(0);
+        (map, longest)
+    })
+}
+
+fn special(s: &str) -> Option<&'static [&'static str]> {
+    let (map, longest) = special_cases();
+    if s.len() > *longest {
+        return None;
+    }
+    map.get(s).copied()
 }
 
 /// The length of the unit spaCy's suffix rule splits off the end of `s` (a unit right
 /// after an ASCII digit; the leftmost match, that is the longest unit).
 fn unit_suffix(s: &str) -> Option<usize> {
+    if !s.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
     UNITS
         .iter()
         .filter(|u| {
@@ -224,10 +242,9 @@ fn split_affixes<'a>(tok: &'a str, out: &mut Vec<&'a str>) {
     if tok.is_empty() {
         return;
     }
-    let specials = special_cases();
     let mut s = tok;
     let mut suffixes: Vec<&'a str> = Vec::new();
-    while !specials.contains_key(s) {
+    while special(s).is_none() {
         match unit_suffix(s) {
             Some(n) => {
                 suffixes.push(&s[s.len() - n..]);
@@ -236,7 +253,7 @@ fn split_affixes<'a>(tok: &'a str, out: &mut Vec<&'a str>) {
             None => break,
         }
     }
-    match specials.get(s) {
+    match special(s) {
         Some(parts) => out.extend(parts.iter().copied()),
         None => out.push(s),
     }
