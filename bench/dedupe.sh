@@ -4,7 +4,8 @@
 # 0.10.1 (its MinHash signature, bucket and cluster steps, through
 # ../shared/reference/datatrove_gopher_minhash.py) and datasketch 2.0.0, one run each, on
 # the same documents. Prints MB/s (text bytes per wall second of signatures + clustering,
-# and per core) and peak RSS of each, the ratios, and how far their clusters agree.
+# and per core), MB per CPU second (the fair per-core figure on a busy machine) and peak
+# RSS of each, the ratios, and how far their clusters agree.
 #
 #   bench/dedupe.sh [THREADS]
 #
@@ -62,6 +63,8 @@ ds_s = d["minhash+insert_s"] + d["query+unionfind_s"]
 p_s = p["signatures_plus_clustering_s"]
 def rss(f):
     return int(re.search(r"^peak_rss_mb (\d+)", open(f).read(), re.M).group(1))
+def cpu(f):
+    return float(re.search(r"^cpu_seconds ([\d.]+)", open(f).read(), re.M).group(1))
 print(json.dumps({
     "text_mb": mb, "threads": threads,
     "primer_s": p_s, "datatrove_s": round(dt_s, 1), "datasketch_s": round(ds_s, 1),
@@ -70,6 +73,10 @@ print(json.dumps({
     "datasketch_mb_per_s": round(mb / ds_s, 2),
     "speedup_vs_datatrove": round(dt_s / p_s, 1), "speedup_vs_datasketch_per_core": round(ds_s / (p_s * threads), 1),
     "peak_rss_mb": {"primer": p["peak_rss_mb"], "datatrove": rss(f"{w}/dt.time"), "datasketch": rss(f"{w}/ds.time")},
+    # CPU seconds: robust on a shared machine. datatrove's and datasketch's are of the whole
+    # script (datatrove's includes its reading and final filter step), so theirs are upper bounds.
+    "cpu_seconds": {"primer": p["cpu_seconds_signatures_plus_clustering"], "datatrove": cpu(f"{w}/dt.time"), "datasketch": cpu(f"{w}/ds.time")},
+    "mb_per_cpu_second": {"primer": p["mb_per_cpu_second"], "datatrove": round(mb / cpu(f"{w}/dt.time"), 2), "datasketch": round(mb / cpu(f"{w}/ds.time"), 2)},
 }, indent=1))
 PY
 

@@ -32,6 +32,22 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system) this process has used, from /proc/self/stat (100 ticks/s
+/// on Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |x| x.1.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn prepare(input: &Path, dir: &Path) {
     let mut files: Vec<_> = std::fs::read_dir(input)
         .unwrap()
@@ -126,9 +142,11 @@ fn run(dataset: &Path, out_dir: &Path, threads: usize, clusters: &Path) {
     let phases = stage.phases(inputs).unwrap();
     let names = ["signatures", "clustering", "output"];
     let mut seconds = Vec::new();
+    let mut cpu = Vec::new();
     let mut start = 0;
     for &n in &phases {
         let t0 = Instant::now();
+        let c0 = cpu_seconds();
         pool.install(|| {
             use rayon::prelude::*;
             (start..start + n).into_par_iter().for_each(|t| {
@@ -146,6 +164,7 @@ fn run(dataset: &Path, out_dir: &Path, threads: usize, clusters: &Path) {
             })
         });
         seconds.push(t0.elapsed().as_secs_f64());
+        cpu.push(cpu_seconds() - c0);
         start += n;
     }
     let info = StageInfo {
@@ -195,6 +214,8 @@ fn run(dataset: &Path, out_dir: &Path, threads: usize, clusters: &Path) {
         "signatures_plus_clustering_s": (sig_cluster * 100.0).round() / 100.0,
         "mb_per_s": (mb / sig_cluster * 10.0).round() / 10.0,
         "mb_per_s_per_core": (mb / sig_cluster / threads as f64 * 10.0).round() / 10.0,
+        "cpu_seconds_signatures_plus_clustering": ((cpu[0] + cpu[1]) * 100.0).round() / 100.0,
+        "mb_per_cpu_second": (mb / (cpu[0] + cpu[1]) * 10.0).round() / 10.0,
         "peak_rss_mb": rss.round(),
         "clusters": m.counters.get("clusters"),
         "duplicates": m.counters.get("duplicates"),

@@ -168,24 +168,52 @@ fn simplify_ascii(b: &[u8], norm_numbers: bool, out: &mut String) {
     out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
-type SpecialMap = HashMap<&'static str, &'static [&'static str], xxhash_rust::xxh3::Xxh3Builder>;
+/// A word of at most 16 bytes as one number (zero-padded), for cheap lookups.
+fn pack(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() > 16 {
+        return None;
+    }
+    let mut x = [0u8; 16];
+    x[..b.len()].copy_from_slice(b);
+    Some(u128::from_le_bytes(x))
+}
 
-/// spaCy's special cases, and the length of the longest.
-fn special_cases() -> &'static (SpecialMap, usize) {
-    static MAP: OnceLock<(SpecialMap, usize)> = OnceLock::new();
+/// Hashes a packed word with one multiplication (the keys are a fixed, small set).
+#[derive(Default)]
+struct PackedHasher(u64);
+
+impl std::hash::Hasher for PackedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u128(&mut self, x: u128) {
+        self.0 =
+            ((x as u64) ^ ((x >> 64) as u64).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type SpecialMap =
+    HashMap<u128, &'static [&'static str], std::hash::BuildHasherDefault<PackedHasher>>;
+
+/// spaCy's special cases, by packed text (all are shorter than 16 bytes).
+fn special_cases() -> &'static SpecialMap {
+    static MAP: OnceLock<SpecialMap> = OnceLock::new();
     MAP.get_or_init(|| {
-        let map: SpecialMap = SPECIAL_CASES.iter().copied().collect();
-        let longest = SPECIAL_CASES.iter().map(|s| s.0.len()).max().unwrap_or(0);
-        (map, longest)
+        SPECIAL_CASES
+            .iter()
+            .filter_map(|(k, v)| Some((pack(k)?, *v)))
+            .collect()
     })
 }
 
 fn special(s: &str) -> Option<&'static [&'static str]> {
-    let (map, longest) = special_cases();
-    if s.len() > *longest {
-        return None;
-    }
-    map.get(s).copied()
+    special_cases().get(&pack(s)?).copied()
 }
 
 /// The length of the unit spaCy's suffix rule splits off the end of `s` (a unit right
