@@ -7,7 +7,7 @@ fn demo_reruns_only_what_changed() {
     let tmp = demo_copy();
     let dir = tmp.path();
     let first = run_ok(&["run", "pipelines/demo.toml"], dir);
-    for stage in ["docs", "code", "mix", "export"] {
+    for stage in ["docs", "code", "mix", "exact", "near", "clean", "export"] {
         assert!(first.contains(&format!("{stage} (")), "{first}");
     }
     assert!(first.contains("outputs of pipeline `demo`"), "{first}");
@@ -22,11 +22,32 @@ fn demo_reruns_only_what_changed() {
         .map(|b| String::from_utf8_lossy(b).lines().count())
         .sum();
     assert_eq!(exported as u64, mix["rows"].as_u64().unwrap());
+    // Dedupe and decontamination only remove rows, and say how many.
+    let rows = |s: &str| manifest(&work.join(s))["rows"].as_u64().unwrap();
+    let counter = |s: &str, c: &str| manifest(&work.join(s))["counters"][c].as_u64().unwrap_or(0);
+    assert_eq!(
+        rows("exact") + counter("exact", "dropped.duplicate"),
+        rows("mix")
+    );
+    assert_eq!(
+        rows("near") + counter("near", "dropped.duplicate"),
+        rows("exact")
+    );
+    assert_eq!(
+        rows("clean") + counter("clean", "dropped.contaminated"),
+        rows("near")
+    );
+    assert_eq!(
+        manifest(&work.join("near/side/removed"))["rows"]
+            .as_u64()
+            .unwrap(),
+        counter("near", "dropped.duplicate")
+    );
 
     let second = run_ok(&["run", "pipelines/demo.toml"], dir);
-    assert_eq!(second.matches("skipped, up to date").count(), 4, "{second}");
+    assert_eq!(second.matches("skipped, up to date").count(), 7, "{second}");
     let plan = run_ok(&["plan", "pipelines/demo.toml"], dir);
-    assert_eq!(plan.matches("skip").count(), 4, "{plan}");
+    assert_eq!(plan.matches("skip").count(), 7, "{plan}");
 
     // Change the mix's threshold: docs and code stay, mix and export rerun.
     let path = dir.join("pipelines/demo.toml");
@@ -45,10 +66,14 @@ fn demo_reruns_only_what_changed() {
     assert!(plan.contains("run     export (write)"), "{plan}");
     let third = run_ok(&["run", "pipelines/demo.toml"], dir);
     assert_eq!(third.matches("skipped, up to date").count(), 2, "{third}");
-    assert!(third.contains("[1/4] docs (read): skipped"), "{third}");
-    assert!(third.contains("[2/4] code (read): skipped"), "{third}");
-    assert!(third.contains("[3/4] mix (sql): running"), "{third}");
-    assert!(third.contains("[4/4] export (write): running"), "{third}");
+    assert!(third.contains("[1/7] docs (read): skipped"), "{third}");
+    assert!(third.contains("[2/7] code (read): skipped"), "{third}");
+    assert!(third.contains("[3/7] mix (sql): running"), "{third}");
+    assert!(
+        third.contains("[5/7] near (minhash_dedupe): running"),
+        "{third}"
+    );
+    assert!(third.contains("[7/7] export (write): running"), "{third}");
     let mix2 = manifest(&work.join("mix"));
     assert!(mix2["rows"].as_u64() < mix["rows"].as_u64());
 

@@ -1,4 +1,5 @@
 mod bad_input;
+mod dedupe;
 mod demo;
 mod resume;
 mod sql;

@@ -69,8 +69,21 @@ pub trait Stage: Send + Sync {
         Ok(String::new())
     }
 
-    /// How many tasks the work splits into, given the opened inputs.
+    /// How many tasks the work splits into, given the opened inputs. With several
+    /// [`phases`](Self::phases), the sum of their tasks.
     fn num_tasks(&self, inputs: &[Dataset]) -> Result<usize>;
+
+    /// The work in phases, as the number of tasks of each phase. Every task of a phase is
+    /// done (in this process or, under `--shard`, in others) before any task of the next
+    /// phase starts. Tasks are numbered across phases — phase 0 has tasks `0..n0`, phase 1
+    /// `n0..n0+n1`, … — and `num_tasks` is the sum. A global step (clustering after
+    /// per-part signatures, say) is a phase of one task; earlier phases hand their results
+    /// on in files under [`TaskContext::scratch_dir`], written whole before the task
+    /// returns. Each task is still recorded when done, so a killed run resumes at the first
+    /// unfinished task of the first unfinished phase. Default: one phase of `num_tasks`.
+    fn phases(&self, inputs: &[Dataset]) -> Result<Vec<usize>> {
+        Ok(vec![self.num_tasks(inputs)?])
+    }
 
     /// Run one task. Rows go to `out`; counters and warnings too.
     fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()>;

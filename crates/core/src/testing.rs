@@ -28,6 +28,20 @@ pub fn run_stage_with(
     batch_size: usize,
     threads: usize,
 ) -> Result<Dataset> {
+    run_stage_sharded(stage, inputs, dir, batch_size, threads, 1)
+}
+
+/// Run `stage` as `shards` processes under `--shard i/N` would: phase by phase, each
+/// shard (the last first) with a freshly opened [`StageDir`] running its tasks
+/// (`task % shards == i`), the manifest written after the last phase.
+pub fn run_stage_sharded(
+    stage: &dyn Stage,
+    inputs: &[Dataset],
+    dir: &Path,
+    batch_size: usize,
+    threads: usize,
+    shards: usize,
+) -> Result<Dataset> {
     let schemas: Vec<InputSchema> = inputs
         .iter()
         .map(|d| InputSchema {
@@ -37,23 +51,40 @@ pub fn run_stage_with(
         .collect();
     let schema = stage.output_schema(&schemas)?;
     let sides = stage.side_outputs(&schema);
-    let mut sd = StageDir::open(dir, "test", schema, WriteOptions::default())?;
-    sd.set_side_outputs(sides);
+    let open = || -> Result<StageDir> {
+        let mut sd = StageDir::open(dir, "test", schema.clone(), WriteOptions::default())?;
+        sd.set_side_outputs(sides.clone());
+        Ok(sd)
+    };
+    let mut sd = open()?;
+    let phases = stage.phases(inputs)?;
     let n = stage.num_tasks(inputs)?;
+    assert_eq!(
+        phases.iter().sum::<usize>(),
+        n,
+        "phases must add up to num_tasks"
+    );
     let cancel = AtomicBool::new(false);
-    let scratch = sd.scratch_dir();
-    for t in 0..n {
-        let ctx = TaskContext {
-            stage_id: "test",
-            inputs,
-            batch_size,
-            threads,
-            scratch_dir: &scratch,
-            cancel: &cancel,
-        };
-        let mut out = sd.task_output(t)?;
-        stage.run_task(t, &ctx, &mut out)?;
-        sd.complete(out)?;
+    let mut start = 0;
+    for len in phases {
+        for shard in (0..shards.max(1)).rev() {
+            sd = open()?;
+            let scratch = sd.scratch_dir();
+            for t in (start..start + len).filter(|t| t % shards.max(1) == shard) {
+                let ctx = TaskContext {
+                    stage_id: "test",
+                    inputs,
+                    batch_size,
+                    threads,
+                    scratch_dir: &scratch,
+                    cancel: &cancel,
+                };
+                let mut out = sd.task_output(t)?;
+                stage.run_task(t, &ctx, &mut out)?;
+                sd.complete(out)?;
+            }
+        }
+        start += len;
     }
     let info = StageInfo {
         id: dir

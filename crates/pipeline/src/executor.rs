@@ -428,9 +428,16 @@ fn run_stage(
     let sides = stage.side_outputs(&schema);
     let mut sd = StageDir::open(&dir, &fingerprint, schema, WriteOptions::default())?;
     sd.set_side_outputs(sides);
-    let num_tasks = stage.num_tasks(inputs)?;
+    let phases = stage.phases(inputs)?;
+    let num_tasks: usize = phases.iter().sum();
+    if num_tasks != stage.num_tasks(inputs)? {
+        return Err(Error::Internal(format!(
+            "stage kind `{}`: its phases' tasks ({phases:?}) do not add up to num_tasks",
+            stage.kind()
+        )));
+    }
     let done = sd.completed(num_tasks);
-    let todo: Vec<usize> = (0..num_tasks)
+    let owned: Vec<usize> = (0..num_tasks)
         .filter(|t| opts.shard.is_none_or(|s| s.owns(*t)) && !done.contains_key(t))
         .collect();
     let reused = done.len();
@@ -442,7 +449,7 @@ fn run_stage(
         log(&format!("{head}: running {num_tasks} task(s): {why}"));
     }
     let bar = if opts.progress {
-        ProgressBar::new(todo.len() as u64)
+        ProgressBar::new(owned.len() as u64)
     } else {
         ProgressBar::hidden()
     };
@@ -473,51 +480,89 @@ fn run_stage(
     let scratch = sd.scratch_dir();
     let printed = AtomicU64::new(0);
     const PRINT_WARNINGS: u64 = 20;
-    let results: Vec<Result<()>> = pool.install(|| {
-        todo.par_iter()
-            .map(|&t| {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(Error::Cancelled);
-                }
-                let ctx = TaskContext {
-                    stage_id: &def.id,
-                    inputs,
-                    batch_size: p.batch_rows,
-                    threads: opts.threads,
-                    scratch_dir: &scratch,
-                    cancel: &cancel,
-                };
-                let mut out = sd.task_output(t)?;
-                out.set_progress(on_rows.clone());
-                if let Err(e) = stage.run_task(t, &ctx, &mut out) {
-                    cancel.store(true, Ordering::Relaxed);
-                    return Err(e);
-                }
-                let rec = sd.complete(out)?;
-                for w in &rec.warnings {
-                    let k = printed.fetch_add(1, Ordering::Relaxed);
-                    if k < PRINT_WARNINGS {
-                        bar.suspend(|| log(&format!("  warning: {w}")));
+    // Phases run one after the other; a phase whose tasks other shards still run stops
+    // this shard here (or, with `--wait`, waits for them).
+    let deadline = opts.wait.map(|w| Instant::now() + w);
+    let mut start = 0;
+    let mut tasks_run = 0;
+    for (phase, &n) in phases.iter().enumerate() {
+        let range = start..start + n;
+        start += n;
+        let todo: Vec<usize> = owned
+            .iter()
+            .copied()
+            .filter(|t| range.contains(t))
+            .collect();
+        let results: Vec<Result<()>> = pool.install(|| {
+            todo.par_iter()
+                .map(|&t| {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(Error::Cancelled);
                     }
-                }
-                bar.inc(1);
-                Ok(())
-            })
-            .collect()
-    });
-    bar.finish_and_clear();
-    let mut first_err = None;
-    for r in results {
-        match r {
-            Err(Error::Cancelled) => {}
-            Err(e) if first_err.is_none() => first_err = Some(e),
-            _ => {}
+                    let ctx = TaskContext {
+                        stage_id: &def.id,
+                        inputs,
+                        batch_size: p.batch_rows,
+                        threads: opts.threads,
+                        scratch_dir: &scratch,
+                        cancel: &cancel,
+                    };
+                    let mut out = sd.task_output(t)?;
+                    out.set_progress(on_rows.clone());
+                    if let Err(e) = stage.run_task(t, &ctx, &mut out) {
+                        cancel.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    let rec = sd.complete(out)?;
+                    for w in &rec.warnings {
+                        let k = printed.fetch_add(1, Ordering::Relaxed);
+                        if k < PRINT_WARNINGS {
+                            bar.suspend(|| log(&format!("  warning: {w}")));
+                        }
+                    }
+                    bar.inc(1);
+                    Ok(())
+                })
+                .collect()
+        });
+        let mut first_err = None;
+        for r in results {
+            match r {
+                Err(Error::Cancelled) => {}
+                Err(e) if first_err.is_none() => first_err = Some(e),
+                _ => {}
+            }
+        }
+        if let Some(e) = first_err {
+            bar.finish_and_clear();
+            return Err(e);
+        }
+        tasks_run += todo.len();
+        if phase + 1 == phases.len() {
+            break;
+        }
+        let phase_done = || {
+            let done = sd.completed(range.end);
+            range.clone().all(|t| done.contains_key(&t))
+        };
+        while !phase_done() {
+            if deadline.is_none_or(|d| Instant::now() >= d) {
+                bar.finish_and_clear();
+                let missing = num_tasks - sd.completed(num_tasks).len();
+                log(&format!(
+                    "{head}: this shard's tasks of phase {} are done; other shards' tasks \
+                     of that phase remain ({missing} task(s) in all)",
+                    phase + 1
+                ));
+                return Ok(StageOutcome::ShardDone {
+                    tasks_run,
+                    tasks_missing: missing,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
     }
-    if let Some(e) = first_err {
-        return Err(e);
-    }
-    let tasks_run = todo.len();
+    bar.finish_and_clear();
     let info = StageInfo {
         id: def.id.clone(),
         kind: def.op.kind().to_string(),
