@@ -59,9 +59,8 @@ pub struct GopherQualityConfig {
     /// Default 0.3; 0 disables.
     #[serde(default = "d_max_ellipsis_lines_ratio")]
     pub max_ellipsis_lines_ratio: f64,
-    /// Drop documents where fewer than this fraction of words (all tokens, divided by the
-    /// non-punctuation word count, as datatrove does) contain a letter. Default 0.8; 0
-    /// disables.
+    /// Drop documents where fewer than this fraction of words (all tokens, punctuation
+    /// included, as datatrove counts them) contain a letter. Default 0.8; 0 disables.
     #[serde(default = "d_max_non_alpha_words_ratio")]
     pub max_non_alpha_words_ratio: f64,
     /// Drop documents containing fewer distinct stop words. Default 2; 0 disables.
@@ -222,8 +221,7 @@ impl GopherQualityConfig {
                 .iter()
                 .filter(|w| w.chars().any(py_isalpha))
                 .count();
-            // datatrove divides by the non-symbol word count here.
-            if (alpha as f64 / n_non_symbol.max(1) as f64) < self.max_non_alpha_words_ratio {
+            if (alpha as f64 / nw) < self.max_non_alpha_words_ratio {
                 return Decision::Drop("gopher_below_alpha_threshold");
             }
         }
@@ -843,5 +841,275 @@ impl FinewebConfig {
             return Decision::Drop("list_ratio");
         }
         Decision::Keep
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` words: two stop words, then `n - 2` four-letter words, on one line.
+    fn doc(n: usize) -> String {
+        let mut s = String::from("the and");
+        for i in 0..n - 2 {
+            s.push_str(if i % 2 == 0 { " abcd" } else { " wxyz" });
+        }
+        s
+    }
+
+    fn gq(text: &str) -> Decision {
+        GopherQualityConfig::default().check(text)
+    }
+
+    #[test]
+    fn gopher_quality_word_count_edges() {
+        assert_eq!(gq(&doc(50)), Decision::Keep);
+        assert_eq!(gq(&doc(49)), Decision::Drop("gopher_short_doc"));
+        let c = GopherQualityConfig {
+            max_doc_words: 60,
+            ..Default::default()
+        };
+        assert_eq!(c.check(&doc(60)), Decision::Keep);
+        assert_eq!(c.check(&doc(61)), Decision::Drop("gopher_long_doc"));
+        // Punctuation-only tokens are not words.
+        assert_eq!(gq(&format!("{} , , , .", doc(49))), Decision::Drop("gopher_short_doc"));
+    }
+
+    #[test]
+    fn gopher_quality_mean_word_length_edges() {
+        // "the and" + 98 words of length 3 → mean exactly 3: kept; length-2 words pull it below.
+        let ok = format!("the and{}", " abc".repeat(98));
+        assert_eq!(gq(&ok), Decision::Keep);
+        let short = format!("the and{}", " ab".repeat(98));
+        assert_eq!(gq(&short), Decision::Drop("gopher_below_avg_threshold"));
+        let long = format!("the and{}", " abcdefghijkl".repeat(98));
+        assert_eq!(gq(&long), Decision::Drop("gopher_above_avg_threshold"));
+    }
+
+    #[test]
+    fn gopher_quality_symbol_edges() {
+        // 100 words + k "#" tokens: k / (100 + k) > 0.1 from k = 12.
+        assert_eq!(gq(&format!("{}{}", doc(100), " #".repeat(11))), Decision::Keep);
+        assert_eq!(
+            gq(&format!("{}{}", doc(100), " #".repeat(12))),
+            Decision::Drop("gopher_too_many_hashes")
+        );
+        assert_eq!(
+            gq(&format!("{}{}", doc(100), " …".repeat(12))),
+            Decision::Drop("gopher_too_many_ellipsis")
+        );
+    }
+
+    #[test]
+    fn gopher_quality_line_edges() {
+        // 10 lines, 9 bullets = 0.9: kept; 10 of 10: dropped.
+        let lines = |bullets: usize, total: usize, ell: bool| {
+            (0..total)
+                .map(|i| {
+                    let b = if i < bullets { "• " } else { "" };
+                    let e = if ell && i < bullets { "..." } else { "" };
+                    format!("{b}the and abcd wxyz abcd{e}")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(gq(&lines(9, 10, false)), Decision::Keep);
+        assert_eq!(gq(&lines(10, 10, false)), Decision::Drop("gopher_too_many_bullets"));
+        let ell = |n: usize| {
+            (0..10)
+                .map(|i| format!("the and abcd wxyz abcd{}", if i < n { "…" } else { "" }))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        // 3 of 10 lines end with an ellipsis: 0.3 is kept; 4: dropped. (3 "…" / 53 words
+        // stays under the symbol ratio.)
+        assert_eq!(gq(&ell(3)), Decision::Keep);
+        assert_eq!(gq(&ell(4)), Decision::Drop("gopher_too_many_end_ellipsis"));
+    }
+
+    #[test]
+    fn gopher_quality_alpha_and_stop_words() {
+        // 100 words of which 20 are numbers: alpha 80/100 = 0.8 is kept; 21: dropped.
+        let mix = |nums: usize| format!("{}{}", doc(100 - nums), " 1234".repeat(nums));
+        assert_eq!(gq(&mix(20)), Decision::Keep);
+        assert_eq!(gq(&mix(21)), Decision::Drop("gopher_below_alpha_threshold"));
+        // One distinct stop word (repeated) is not enough.
+        let one = format!("the the{}", " abcd".repeat(60));
+        assert_eq!(gq(&one), Decision::Drop("gopher_enough_stop_words"));
+        // Case matters, as in datatrove.
+        let upper = format!("The And{}", " abcd".repeat(60));
+        assert_eq!(gq(&upper), Decision::Drop("gopher_enough_stop_words"));
+    }
+
+    fn gr(text: &str) -> Decision {
+        GopherRepetitionConfig::default().check(text)
+    }
+
+    #[test]
+    fn gopher_repetition_line_and_paragraph_edges() {
+        assert_eq!(gr(""), Decision::Drop("empty"));
+        let gr = |t: &str| {
+            GopherRepetitionConfig {
+                top_n_grams: vec![],
+                dup_n_grams: vec![],
+                ..Default::default()
+            }
+            .check(t)
+        };
+        // Distinct long lines; 10 paragraphs, 3 repeated: 0.3 kept, 4: dropped.
+        let uniq = |i: usize| format!("line number {i} says something different from the others {}", "x".repeat(i));
+        let paras = |dups: usize| {
+            let mut v: Vec<String> = (0..10 - dups).map(uniq).collect();
+            v.extend((0..dups).map(|_| "ok".to_string()));
+            v.insert(0, "ok".into());
+            v.pop();
+            v.join("\n\n")
+        };
+        // 3 duplicates of the 2-char "ok" among 10 paragraphs: 3/10 = 0.3 is kept.
+        let p3 = paras(4);
+        assert_eq!(p3.split("\n\n").filter(|p| *p == "ok").count(), 4);
+        assert_eq!(gr(&p3), Decision::Keep);
+        let p4 = paras(5);
+        assert_eq!(gr(&p4), Decision::Drop("dup_para_frac"));
+        // Line fraction: single newlines.
+        let lines4 = p4.replace("\n\n", "\n");
+        assert_eq!(gr(&lines4), Decision::Drop("dup_line_frac"));
+    }
+
+    #[test]
+    fn gopher_repetition_char_fractions() {
+        // One long paragraph repeated once: duplicate chars ≈ half the text.
+        let p = "a long paragraph made of many different words that do not repeat inside";
+        let t = format!("one\n\ntwo\n\nthree\n\nfour\n\n{p}\n\n{p}");
+        assert_eq!(gr(&t), Decision::Drop("dup_para_char_frac"));
+        assert_eq!(gr(&t.replace("\n\n", "\n")), Decision::Drop("dup_line_char_frac"));
+    }
+
+    #[test]
+    fn gopher_repetition_n_grams() {
+        // "w0 w1 … w99" has no repeated n-grams: kept.
+        let base: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
+        assert_eq!(gr(&base.join(" ")), Decision::Keep);
+        // The same bigram 30 times in 300 chars dominates.
+        let top = format!("{} {}", "ab cd".repeat(1).repeat(1), vec!["ab cd"; 30].join(" "));
+        assert_eq!(gr(&top), Decision::Drop("top_2_gram"));
+        // A 5-gram sequence repeated: first top-n, else duplicated n-grams.
+        let mut words = base.clone();
+        words.extend(base[..40].iter().cloned());
+        assert_eq!(gr(&words.join(" ")), Decision::Drop("duplicated_5_n_grams"));
+        // The first of equally frequent n-grams decides the top n-gram length.
+        let words = ["a", "b", "c", "dddddddddd", "eeeeeeeeee"];
+        let lens: Vec<usize> = words.iter().map(|w| w.len()).collect();
+        let mut buf = Vec::new();
+        assert_eq!(top_ngram_chars(&words, &lens, 2, &mut buf), 3);
+        assert_eq!(all_duplicate_chars(&["ab", "c", "a", "bc"], &[2, 1, 1, 2], 2, &mut buf), 3);
+    }
+
+    fn sentence_line(i: usize) -> String {
+        format!("This is sentence number {i} of the page.")
+    }
+
+    #[test]
+    fn c4_sentence_count_edge() {
+        let five: Vec<String> = (0..5).map(sentence_line).collect();
+        assert_eq!(C4Config::default().check(&five.join("\n")), Decision::Keep);
+        assert_eq!(
+            C4Config::default().check(&five[..4].join("\n")),
+            Decision::Drop("too_few_sentences")
+        );
+        // Two sentences on one line count twice.
+        let two = "One sentence here. Another one there.";
+        let t = format!("{two}\n{two}\n{}", sentence_line(0));
+        assert_eq!(C4Config::default().check(&t), Decision::Keep);
+    }
+
+    #[test]
+    fn c4_line_removals() {
+        let five: Vec<String> = (0..5).map(sentence_line).collect();
+        let mut lines = five.clone();
+        lines.insert(1, "Menu.".into()); // too few words
+        lines.insert(2, "A line without an end".into()); // no terminal punctuation
+        lines.insert(3, "Please enable JavaScript to view.".into());
+        lines.insert(4, "Read our privacy policy today.".into());
+        lines.insert(5, "Wait for it...".into());
+        let mut counts = C4LineCounts::default();
+        let d = C4Config::default().check_counting(&lines.join("\n"), &mut counts);
+        assert_eq!(d, Decision::KeepText(five.join("\n")));
+        assert_eq!(
+            counts,
+            C4LineCounts {
+                too_long_word: 0,
+                no_terminal_punct: 2,
+                too_few_words: 1,
+                javascript: 1,
+                policy: 1
+            }
+        );
+        // Citation markers go; the line stays.
+        let mut cited = five.clone();
+        cited[0] = "This is cited[1] text[edit] of the page[citation needed].".into();
+        let d = C4Config::default().check(&cited.join("\n"));
+        let mut expect = five.clone();
+        expect[0] = "This is cited text of the page.".into();
+        assert_eq!(d, Decision::KeepText(expect.join("\n")));
+        // A 1001-character word removes its line; 1000 does not.
+        let mut long = five.clone();
+        long.push(format!("word {} end.", "x".repeat(1001)));
+        assert_eq!(C4Config::default().check(&long.join("\n")), Decision::KeepText(five.join("\n")));
+        let mut ok = five.clone();
+        ok.push(format!("word {} end.", "x".repeat(1000)));
+        assert_eq!(C4Config::default().check(&ok.join("\n")), Decision::Keep);
+    }
+
+    #[test]
+    fn c4_document_rules() {
+        let mut five: Vec<String> = (0..5).map(sentence_line).collect();
+        five.push("Lorem ipsum dolor sit amet.".into());
+        assert_eq!(C4Config::default().check(&five.join("\n")), Decision::Drop("lorem_ipsum"));
+        five.pop();
+        five.push("Use a dict like {1: 2} here.".into());
+        assert_eq!(C4Config::default().check(&five.join("\n")), Decision::Drop("curly_bracket"));
+        // A curly bracket in a removed line does not drop the document.
+        five.pop();
+        five.push("code {".into());
+        assert_eq!(C4Config::default().check(&five.join("\n")), Decision::KeepText(five[..5].join("\n")));
+    }
+
+    fn fw(text: &str) -> Decision {
+        FinewebConfig::default().check(text)
+    }
+
+    #[test]
+    fn fineweb_edges() {
+        assert_eq!(fw("\n \n"), Decision::Drop("empty"));
+        let long = |i: usize, end: &str| format!("this is a reasonably long line of prose number {i}{end}");
+        // 25 lines, 3 end in punctuation: 0.12 is kept; 2: 0.08 dropped.
+        let punct = |k: usize| {
+            (0..25)
+                .map(|i| long(i, if i < k { "." } else { "" }))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(fw(&punct(3)), Decision::Keep);
+        assert_eq!(fw(&punct(2)), Decision::Drop("line_punct_ratio"));
+        // Short lines: 67 of 100 (0.67) kept, 68 dropped.
+        let short = |k: usize| {
+            (0..100)
+                .map(|i| if i < k { format!("short {i}.") } else { long(i, ".") })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(fw(&short(67)), Decision::Keep);
+        assert_eq!(fw(&short(68)), Decision::Drop("short_line_ratio"));
+        // One duplicated line among many: duplicate characters over 1%.
+        let mut v: Vec<String> = (0..20).map(|i| long(i, ".")).collect();
+        v.push(long(0, "."));
+        assert_eq!(fw(&v.join("\n")), Decision::Drop("char_dup_ratio"));
+        // Newlines per word above 0.3: lists of short items.
+        let list = (0..20)
+            .map(|i| format!("item number {i}, a fairly long list entry text."))
+            .collect::<Vec<_>>()
+            .join("\n\n\n\n\n\n\n\n\n\n");
+        assert_eq!(fw(&list), Decision::Drop("list_ratio"));
     }
 }

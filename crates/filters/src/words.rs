@@ -1023,6 +1023,8 @@ mod tests {
         assert_eq!(count_sentences("One. Two! Three?"), 3);
         assert_eq!(count_sentences("No end here"), 1);
         assert_eq!(count_sentences("Ends with dots... next"), 1);
-        assert_eq!(count_sentences("A. B"), 2);
+        assert_eq!(count_sentences("A. B"), 1);
+        assert_eq!(count_sentences("One. Two"), 2);
+        assert_eq!(count_sentences(""), 1);
     }
 }

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use primer_core::{BuildContext, Stage};
 
 use crate::graph::BrokenStage;
+use primer_filters::{FilterConfig, LanguageConfig, PiiConfig};
 use primer_io::{ReadConfig, WriteConfig};
 use primer_sql::SqlConfig;
 use serde::{Deserialize, Serialize};
@@ -101,6 +102,9 @@ stage_kinds! {
     read => Read(ReadConfig),
     sql => Sql(SqlConfig),
     write => Write(WriteConfig),
+    filter => Filter(FilterConfig),
+    pii => Pii(PiiConfig),
+    language => Language(LanguageConfig),
 }
 
 fn kinds_list() -> String {
@@ -122,6 +126,9 @@ impl StageOp {
             StageOp::Read(c) => Box::new(c.build(ctx)?),
             StageOp::Sql(c) => Box::new(c.build(ctx, inputs)?),
             StageOp::Write(c) => Box::new(c.build(ctx)?),
+            StageOp::Filter(c) => Box::new(c.build(ctx)?),
+            StageOp::Pii(c) => Box::new(c.build(ctx)?),
+            StageOp::Language(c) => Box::new(c.build(ctx)?),
         })
     }
 
