@@ -277,3 +277,130 @@ impl Stage for FilterStage {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::AsArray;
+    use primer_core::testing::{read_all, run_stage};
+
+    use super::*;
+    use crate::text::test_dataset;
+
+    fn good_page() -> String {
+        (0..8)
+            .map(|i| {
+                format!(
+                    "Paragraph {i} explains how the parser reads the input and what it does with each token that it finds in the stream."
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn parse(toml_text: &str) -> FilterConfig {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn chain_counts_reasons_and_writes_dropped_rows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = good_page();
+        let with_js = format!("{good}\nPlease enable JavaScript in your browser.");
+        let short = "Too short to keep.";
+        let curly = format!("{good}\nA dict looks like {{1: 2}} in the text.");
+        let input = test_dataset(
+            &tmp.path().join("in"),
+            &[&[good.as_str(), short], &[with_js.as_str(), curly.as_str()]],
+        );
+        let cfg = parse(
+            r#"
+            keep_dropped = true
+            [[chain]]
+            gopher_quality = {}
+            [[chain]]
+            c4 = { min_num_sentences = 5 }
+            "#,
+        );
+        let stage = cfg
+            .build(&BuildContext {
+                stage_id: "f",
+                base_dir: std::path::Path::new("."),
+            })
+            .unwrap();
+        let ds = run_stage(&stage, &[input], &tmp.path().join("out"), 100).unwrap();
+        let b = read_all(&ds).unwrap();
+        let ids: Vec<&str> = b.column(0).as_string::<i32>().iter().map(|x| x.unwrap()).collect();
+        assert_eq!(ids, ["d1", "d3"]);
+        // C4 removed the javascript line.
+        let texts: Vec<&str> = b.column(1).as_string::<i64>().iter().map(|x| x.unwrap()).collect();
+        assert_eq!(texts, [good.as_str(), good.as_str()]);
+        let m = ds.manifest();
+        let counters = serde_json::to_value(&m.counters).unwrap();
+        assert_eq!(counters["dropped.gopher_quality.gopher_short_doc"], 1);
+        assert_eq!(counters["dropped.c4.curly_bracket"], 1);
+        assert_eq!(counters["c4.lines_removed.javascript"], 1);
+        assert_eq!(counters["rows_in"], 4);
+        assert_eq!(counters["kept"], 2);
+        assert_eq!(m.notes["modifies_text"], true);
+        let side = primer_core::Dataset::open(&tmp.path().join("out/side/dropped")).unwrap();
+        let s = read_all(&side).unwrap();
+        let col = |name: &str| -> Vec<String> {
+            s.column_by_name(name)
+                .unwrap()
+                .as_string::<i32>()
+                .iter()
+                .map(|x| x.unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(col("id"), ["d2", "d4"]);
+        assert_eq!(col("filter"), ["gopher_quality", "c4"]);
+        assert_eq!(col("reason"), ["gopher_short_doc", "curly_bracket"]);
+    }
+
+    #[test]
+    fn settings_are_strict_and_validated() {
+        let e = toml::from_str::<FilterConfig>("[[chain]]\ngopher_quality = { min_words = 3 }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `min_words`"), "{e}");
+        let e = toml::from_str::<FilterConfig>("[[chain]]\nbogus = {}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant `bogus`"), "{e}");
+        let ctx = BuildContext {
+            stage_id: "f",
+            base_dir: std::path::Path::new("."),
+        };
+        let e = parse("chain = []").build(&ctx).err().unwrap().to_string();
+        assert!(e.contains("filter.chain is empty"), "{e}");
+        let e = parse("chain = [{ fineweb = { line_punct_thr = 1.5 } }]")
+            .build(&ctx)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("fineweb.line_punct_thr = 1.5: must be between 0 and 1"), "{e}");
+        // Defaults are the published values.
+        let c = parse("chain = [{ gopher_repetition = {} }]");
+        assert_eq!(c.chain[0], FilterRule::GopherRepetition(Default::default()));
+        assert!(!c.keep_dropped);
+    }
+
+    #[test]
+    fn missing_text_column_is_named() {
+        let stage = parse("chain = [{ fineweb = {} }]")
+            .build(&BuildContext {
+                stage_id: "f",
+                base_dir: std::path::Path::new("."),
+            })
+            .unwrap();
+        let schema = std::sync::Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
+        let e = stage
+            .output_schema(&[InputSchema {
+                id: "docs".into(),
+                schema,
+            }])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "input `docs` has no column `text` (a `filter` stage needs document text)");
+    }
+}

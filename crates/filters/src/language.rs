@@ -254,3 +254,80 @@ impl Stage for LanguageStage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::AsArray;
+    use primer_core::testing::{read_all, run_stage};
+
+    use super::*;
+    use crate::text::test_dataset;
+
+    const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/models/lid.176.ftz");
+
+    fn ctx() -> BuildContext<'static> {
+        BuildContext {
+            stage_id: "lang",
+            base_dir: Path::new("/"),
+        }
+    }
+    use std::path::Path;
+
+    fn config(model: &str) -> LanguageConfig {
+        LanguageConfig {
+            model: model.into(),
+            languages: vec!["en".into()],
+            min_score: 0.65,
+            label_only: false,
+            keep_dropped: true,
+        }
+    }
+
+    #[test]
+    fn bad_model_files_are_refused_with_a_message() {
+        let e = config("/nonexistent/lid.176.ftz").build(&ctx()).err().unwrap().to_string();
+        assert!(e.starts_with("language.model: cannot open /nonexistent/lid.176.ftz"), "{e}");
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("model.bin");
+        std::fs::write(&p, b"this is not a fastText model at all").unwrap();
+        let e = config(p.to_str().unwrap()).build(&ctx()).err().unwrap().to_string();
+        assert!(e.contains("is not a fastText model"), "{e}");
+        std::fs::write(&p, b"abc").unwrap();
+        let e = config(p.to_str().unwrap()).build(&ctx()).err().unwrap().to_string();
+        assert!(e.contains("too short to be a fastText model"), "{e}");
+        let mut head = FASTTEXT_MAGIC.to_le_bytes().to_vec();
+        head.extend(99i32.to_le_bytes());
+        std::fs::write(&p, &head).unwrap();
+        let e = config(p.to_str().unwrap()).build(&ctx()).err().unwrap().to_string();
+        assert!(e.contains("format version 99"), "{e}");
+    }
+
+    #[test]
+    fn labels_and_keeps_wanted_languages() {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = test_dataset(
+            &tmp.path().join("in"),
+            &[&[
+                "The quick brown fox jumps over the lazy dog.\nIt was a sunny day.",
+                "Der schnelle braune Fuchs springt über den faulen Hund.",
+            ]],
+        );
+        let stage = config(MODEL).build(&ctx()).unwrap();
+        let ds = run_stage(&stage, &[input], &tmp.path().join("out"), 100).unwrap();
+        let b = read_all(&ds).unwrap();
+        assert_eq!(b.num_rows(), 1);
+        assert_eq!(b.column_by_name("lang").unwrap().as_string::<i32>().value(0), "en");
+        let score = b
+            .column_by_name("lang_score")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Float64Type>()
+            .value(0);
+        assert!(score > 0.65, "{score}");
+        let side = read_all(&Dataset::open(&tmp.path().join("out/side/dropped")).unwrap()).unwrap();
+        assert_eq!(side.column_by_name("lang").unwrap().as_string::<i32>().value(0), "de");
+        let c = serde_json::to_value(&ds.manifest().counters).unwrap();
+        assert_eq!(c["dropped.language"], 1);
+        assert_eq!(c["lang.en"], 1);
+        assert_eq!(c["lang.de"], 1);
+    }
+}

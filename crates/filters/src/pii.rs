@@ -301,3 +301,39 @@ mod tests {
         assert_eq!((e, i), (0, 0));
     }
 }
+
+#[cfg(test)]
+mod stage_tests {
+    use arrow::array::AsArray;
+    use primer_core::testing::{read_all, run_stage};
+
+    use super::*;
+    use crate::text::test_dataset;
+
+    #[test]
+    fn stage_redacts_and_counts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let input = test_dataset(
+            &tmp.path().join("in"),
+            &[&["write to a@b.com from 8.8.8.8", "nothing", "local 127.0.0.1"]],
+        );
+        let stage = PiiConfig::default()
+            .build(&BuildContext {
+                stage_id: "p",
+                base_dir: std::path::Path::new("."),
+            })
+            .unwrap();
+        let ds = run_stage(&stage, &[input], &tmp.path().join("out"), 100).unwrap();
+        let b = read_all(&ds).unwrap();
+        let texts: Vec<&str> = b.column(1).as_string::<i64>().iter().map(|x| x.unwrap()).collect();
+        assert_eq!(
+            texts,
+            ["write to email@example.com from 22.214.171.124", "nothing", "local 127.0.0.1"]
+        );
+        let c = serde_json::to_value(&ds.manifest().counters).unwrap();
+        assert_eq!(c["emails_replaced"], 1);
+        assert_eq!(c["ips_replaced"], 1);
+        assert_eq!(c["documents_changed"], 1);
+        assert_eq!(ds.manifest().notes["modifies_text"], true);
+    }
+}

@@ -75,3 +75,42 @@ impl TextColumn {
         }
     }
 }
+
+/// Test helper: a document dataset (`id`, `text`, `source`, `url`) of the given texts, one
+/// part per slice.
+#[cfg(test)]
+pub(crate) fn test_dataset(dir: &std::path::Path, parts: &[&[&str]]) -> primer_core::Dataset {
+    use primer_core::{StageDir, StageInfo, WriteOptions, documents_schema};
+    let schema = documents_schema();
+    let sd = StageDir::open(dir, "fp", schema.clone(), WriteOptions::default()).unwrap();
+    let mut n = 0;
+    for (p, texts) in parts.iter().enumerate() {
+        let mut out = sd.task_output(p).unwrap();
+        let ids: Vec<String> = texts
+            .iter()
+            .map(|_| {
+                n += 1;
+                format!("d{n}")
+            })
+            .collect();
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(ids)),
+                Arc::new(LargeStringArray::from(texts.to_vec())),
+                Arc::new(StringArray::from(vec!["test"; texts.len()])),
+                Arc::new(StringArray::from(vec![None::<&str>; texts.len()])),
+            ],
+        )
+        .unwrap();
+        out.write(&b).unwrap();
+        sd.complete(out).unwrap();
+    }
+    let info = StageInfo {
+        id: "docs".into(),
+        kind: "test".into(),
+    };
+    sd.finalize(info, Default::default(), parts.len(), 0, 0.0, Default::default())
+        .unwrap();
+    primer_core::Dataset::open(dir).unwrap()
+}
