@@ -1,7 +1,8 @@
 """Regenerate src/tables.rs from the reference tools themselves.
 
 usage: PYTHON_WITH_DATATROVE scripts/gen_tables.py > src/tables.rs
-(run from crates/filters with the reference virtualenv's python: datatrove 0.10.1 and spacy 3.8).
+(run from crates/filters with the reference virtualenv's python: datatrove 0.10.1 and spacy 3.8.18,
+as .ci/run installs them).
 
 The tables are data, not code: spaCy's English tokenizer exceptions (MIT, Explosion AI),
 the default punctuation of spaCy's sentencizer, datatrove's PUNCTUATION and

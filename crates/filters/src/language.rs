@@ -21,7 +21,9 @@ const FASTTEXT_MAGIC: i32 = 793_712_314;
 /// The newest file-format version fastText 0.9 reads (`FASTTEXT_VERSION`).
 const FASTTEXT_VERSION: i32 = 12;
 
-/// Settings of the `language` stage.
+/// Settings of the `language` stage: fastText language identification (lid.176), as
+/// datatrove's `LanguageFilter`. Adds the columns `lang` (the best label) and `lang_score`
+/// (its probability); counts `lang.<code>` per document and `dropped.language`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LanguageConfig {
