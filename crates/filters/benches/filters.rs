@@ -24,13 +24,17 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
-    let f = std::fs::File::open(data.join("corpora/docs-pages-extracted.jsonl.zst")).expect("corpus");
+    let f =
+        std::fs::File::open(data.join("corpora/docs-pages-extracted.jsonl.zst")).expect("corpus");
     let docs: Vec<(String, String)> = std::io::BufReader::new(zstd::Decoder::new(f).expect("zstd"))
         .lines()
         .take(n)
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(&l.expect("line")).expect("JSON");
-            (v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["text"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     if let Ok(p) = std::env::var("PRIMER_BENCH_DUMP") {
@@ -46,7 +50,10 @@ fn main() {
         base_dir: Path::new("/"),
     };
     let lang = LanguageConfig {
-        model: data.join("models/lid.176.ftz").to_string_lossy().into_owned(),
+        model: data
+            .join("models/lid.176.ftz")
+            .to_string_lossy()
+            .into_owned(),
         languages: vec!["en".into()],
         min_score: 0.65,
         label_only: false,

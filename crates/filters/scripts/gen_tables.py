@@ -59,3 +59,11 @@ w("/// Code point ranges (inclusive) of Unicode general category P* (Python unic
 w("pub(crate) static PUNCT_RANGES: &[(u32, u32)] = &[%s];\n\n" % ", ".join("(0x%x, 0x%x)" % r for r in ranges(lambda c: unicodedata.category(c).startswith("P"))))
 w("/// Code point ranges (inclusive) where Python's str.isalpha() is true.\n")
 w("pub(crate) static ALPHA_RANGES: &[(u32, u32)] = &[%s];\n" % ", ".join("(0x%x, 0x%x)" % r for r in ranges(str.isalpha)))
+
+# spaCy's ALPHA, ALPHA_LOWER and ALPHA_UPPER character classes (lang/char_classes.py).
+import re
+from spacy.lang.char_classes import ALPHA, ALPHA_LOWER, ALPHA_UPPER
+for name, cls in (("SPACY_ALPHA", ALPHA), ("SPACY_ALPHA_LOWER", ALPHA_LOWER), ("SPACY_ALPHA_UPPER", ALPHA_UPPER)):
+    rx = re.compile("[" + cls + "]")
+    w("\n/// Code point ranges (inclusive) of spaCy's `%s` class.\n" % name[6:])
+    w("pub(crate) static %s: &[(u32, u32)] = &[%s];\n" % (name, ", ".join("(0x%x, 0x%x)" % r for r in ranges(lambda c: rx.match(c) is not None))))

@@ -277,7 +277,6 @@ impl Stage for FilterStage {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use arrow::array::AsArray;
@@ -329,10 +328,20 @@ mod tests {
             .unwrap();
         let ds = run_stage(&stage, &[input], &tmp.path().join("out"), 100).unwrap();
         let b = read_all(&ds).unwrap();
-        let ids: Vec<&str> = b.column(0).as_string::<i32>().iter().map(|x| x.unwrap()).collect();
+        let ids: Vec<&str> = b
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .map(|x| x.unwrap())
+            .collect();
         assert_eq!(ids, ["d1", "d3"]);
         // C4 removed the javascript line.
-        let texts: Vec<&str> = b.column(1).as_string::<i64>().iter().map(|x| x.unwrap()).collect();
+        let texts: Vec<&str> = b
+            .column(1)
+            .as_string::<i64>()
+            .iter()
+            .map(|x| x.unwrap())
+            .collect();
         assert_eq!(texts, [good.as_str(), good.as_str()]);
         let m = ds.manifest();
         let counters = serde_json::to_value(&m.counters).unwrap();
@@ -378,7 +387,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("fineweb.line_punct_thr = 1.5: must be between 0 and 1"), "{e}");
+        assert!(
+            e.contains("fineweb.line_punct_thr = 1.5: must be between 0 and 1"),
+            "{e}"
+        );
         // Defaults are the published values.
         let c = parse("chain = [{ gopher_repetition = {} }]");
         assert_eq!(c.chain[0], FilterRule::GopherRepetition(Default::default()));
@@ -393,7 +405,8 @@ mod tests {
                 base_dir: std::path::Path::new("."),
             })
             .unwrap();
-        let schema = std::sync::Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
+        let schema =
+            std::sync::Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
         let e = stage
             .output_schema(&[InputSchema {
                 id: "docs".into(),
@@ -401,6 +414,9 @@ mod tests {
             }])
             .unwrap_err()
             .to_string();
-        assert_eq!(e, "input `docs` has no column `text` (a `filter` stage needs document text)");
+        assert_eq!(
+            e,
+            "input `docs` has no column `text` (a `filter` stage needs document text)"
+        );
     }
 }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use primer_core::{BuildContext, Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput};
+use primer_core::{
+    BuildContext, Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -210,7 +212,12 @@ impl Stage for LanguageStage {
         m.insert("modifies_text".into(), false.into());
         m.insert(
             "model".into(),
-            self.path.file_name().unwrap_or_default().to_string_lossy().into_owned().into(),
+            self.path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+                .into(),
         );
         m
     }
@@ -265,7 +272,10 @@ mod tests {
     use super::*;
     use crate::text::test_dataset;
 
-    const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/models/lid.176.ftz");
+    const MODEL: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/models/lid.176.ftz"
+    );
 
     fn ctx() -> BuildContext<'static> {
         BuildContext {
@@ -287,20 +297,39 @@ mod tests {
 
     #[test]
     fn bad_model_files_are_refused_with_a_message() {
-        let e = config("/nonexistent/lid.176.ftz").build(&ctx()).err().unwrap().to_string();
-        assert!(e.starts_with("language.model: cannot open /nonexistent/lid.176.ftz"), "{e}");
+        let e = config("/nonexistent/lid.176.ftz")
+            .build(&ctx())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with("language.model: cannot open /nonexistent/lid.176.ftz"),
+            "{e}"
+        );
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("model.bin");
         std::fs::write(&p, b"this is not a fastText model at all").unwrap();
-        let e = config(p.to_str().unwrap()).build(&ctx()).err().unwrap().to_string();
+        let e = config(p.to_str().unwrap())
+            .build(&ctx())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("is not a fastText model"), "{e}");
         std::fs::write(&p, b"abc").unwrap();
-        let e = config(p.to_str().unwrap()).build(&ctx()).err().unwrap().to_string();
+        let e = config(p.to_str().unwrap())
+            .build(&ctx())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("too short to be a fastText model"), "{e}");
         let mut head = FASTTEXT_MAGIC.to_le_bytes().to_vec();
         head.extend(99i32.to_le_bytes());
         std::fs::write(&p, &head).unwrap();
-        let e = config(p.to_str().unwrap()).build(&ctx()).err().unwrap().to_string();
+        let e = config(p.to_str().unwrap())
+            .build(&ctx())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("format version 99"), "{e}");
     }
 
@@ -318,7 +347,13 @@ mod tests {
         let ds = run_stage(&stage, &[input], &tmp.path().join("out"), 100).unwrap();
         let b = read_all(&ds).unwrap();
         assert_eq!(b.num_rows(), 1);
-        assert_eq!(b.column_by_name("lang").unwrap().as_string::<i32>().value(0), "en");
+        assert_eq!(
+            b.column_by_name("lang")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "en"
+        );
         let score = b
             .column_by_name("lang_score")
             .unwrap()
@@ -326,7 +361,13 @@ mod tests {
             .value(0);
         assert!(score > 0.65, "{score}");
         let side = read_all(&Dataset::open(&tmp.path().join("out/side/dropped")).unwrap()).unwrap();
-        assert_eq!(side.column_by_name("lang").unwrap().as_string::<i32>().value(0), "de");
+        assert_eq!(
+            side.column_by_name("lang")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "de"
+        );
         let c = serde_json::to_value(&ds.manifest().counters).unwrap();
         assert_eq!(c["dropped.language"], 1);
         assert_eq!(c["lang.en"], 1);

@@ -3,14 +3,16 @@
 //! turn, and only public IPv4 addresses by default, judged as Python 3.11's
 //! `ipaddress.ip_address(ip).is_global` does).
 
-use std::net::Ipv4Addr;
 use arrow::array::ArrayRef;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use primer_core::{BuildContext, Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput};
+use primer_core::{
+    BuildContext, Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput,
+};
 use regex::Regex;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
 
 use crate::text::{require_text, text_column};
 
@@ -21,7 +23,8 @@ const EMAIL: &str = concat!(
     r"01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?|[A-Za-z0-9-]*[A-Za-z0-9]:)\])",
 );
 /// datatrove's IPv4 pattern.
-const IP: &str = r"(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)";
+const IP: &str =
+    r"(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)";
 
 /// Settings of the `pii` stage: replace e-mail and IP addresses in `text` with datatrove's
 /// `PIIFormatter` patterns and replacement strings; counts `emails_replaced`,
@@ -113,7 +116,11 @@ fn is_global(ip: Ipv4Addr) -> bool {
     let v = u32::from(ip);
     let within = |net: [u8; 4], bits: u32| {
         let n = u32::from(Ipv4Addr::from(net));
-        let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+        let mask = if bits == 0 {
+            0
+        } else {
+            u32::MAX << (32 - bits)
+        };
         v & mask == n & mask
     };
     const PRIVATE: &[([u8; 4], u32)] = &[
@@ -290,7 +297,9 @@ mod tests {
     #[test]
     fn redacts_like_datatrove() {
         let mut r = PiiConfig::default().redactor().unwrap();
-        let (t, e, i) = r.redact("mail a.b@example.co.uk or x@y.org; hosts 8.8.8.8, 10.0.0.1, 08.8.8.8 and 1.1.1.1");
+        let (t, e, i) = r.redact(
+            "mail a.b@example.co.uk or x@y.org; hosts 8.8.8.8, 10.0.0.1, 08.8.8.8 and 1.1.1.1",
+        );
         assert_eq!(
             t,
             "mail email@example.com or firstname.lastname@example.org; hosts 22.214.171.124, 10.0.0.1, 08.8.8.8 and 126.96.36.199"
@@ -318,7 +327,11 @@ mod stage_tests {
         let tmp = tempfile::tempdir().unwrap();
         let input = test_dataset(
             &tmp.path().join("in"),
-            &[&["write to a@b.com from 8.8.8.8", "nothing", "local 127.0.0.1"]],
+            &[&[
+                "write to a@b.com from 8.8.8.8",
+                "nothing",
+                "local 127.0.0.1",
+            ]],
         );
         let stage = PiiConfig::default()
             .build(&BuildContext {
@@ -328,10 +341,19 @@ mod stage_tests {
             .unwrap();
         let ds = run_stage(&stage, &[input], &tmp.path().join("out"), 100).unwrap();
         let b = read_all(&ds).unwrap();
-        let texts: Vec<&str> = b.column(1).as_string::<i64>().iter().map(|x| x.unwrap()).collect();
+        let texts: Vec<&str> = b
+            .column(1)
+            .as_string::<i64>()
+            .iter()
+            .map(|x| x.unwrap())
+            .collect();
         assert_eq!(
             texts,
-            ["write to email@example.com from 22.214.171.124", "nothing", "local 127.0.0.1"]
+            [
+                "write to email@example.com from 22.214.171.124",
+                "nothing",
+                "local 127.0.0.1"
+            ]
         );
         let c = serde_json::to_value(&ds.manifest().counters).unwrap();
         assert_eq!(c["emails_replaced"], 1);

@@ -136,7 +136,9 @@ impl GopherQualityConfig {
             ("max_non_alpha_words_ratio", self.max_non_alpha_words_ratio),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(format!("gopher_quality.{name} = {v}: must be between 0 and 1"));
+                return Err(format!(
+                    "gopher_quality.{name} = {v}: must be between 0 and 1"
+                ));
             }
         }
         if self.min_avg_word_length < 0.0 || self.max_avg_word_length < 0.0 {
@@ -217,10 +219,7 @@ impl GopherQualityConfig {
             }
         }
         if self.max_non_alpha_words_ratio > 0.0 {
-            let alpha = words
-                .iter()
-                .filter(|w| w.chars().any(py_isalpha))
-                .count();
+            let alpha = words.iter().filter(|w| w.chars().any(py_isalpha)).count();
             if (alpha as f64 / nw) < self.max_non_alpha_words_ratio {
                 return Decision::Drop("gopher_below_alpha_threshold");
             }
@@ -281,7 +280,14 @@ fn d_top_n_grams() -> Vec<(usize, f64)> {
     vec![(2, 0.2), (3, 0.18), (4, 0.16)]
 }
 fn d_dup_n_grams() -> Vec<(usize, f64)> {
-    vec![(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)]
+    vec![
+        (5, 0.15),
+        (6, 0.14),
+        (7, 0.13),
+        (8, 0.12),
+        (9, 0.11),
+        (10, 0.10),
+    ]
 }
 
 impl Default for GopherRepetitionConfig {
@@ -349,7 +355,9 @@ impl GopherRepetitionConfig {
             ("dup_para_char_frac", self.dup_para_char_frac),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(format!("gopher_repetition.{name} = {v}: must be between 0 and 1"));
+                return Err(format!(
+                    "gopher_repetition.{name} = {v}: must be between 0 and 1"
+                ));
             }
         }
         Ok(())
@@ -422,7 +430,9 @@ impl GopherRepetitionConfig {
         for &(n, frac) in &self.dup_n_grams {
             let dup = all_duplicate_chars(&words, &lens, n, &mut buf);
             if dup as f64 / text_len > frac {
-                return Decision::Drop(n_gram_reason(DUP_REASONS, n).unwrap_or("duplicated_n_grams"));
+                return Decision::Drop(
+                    n_gram_reason(DUP_REASONS, n).unwrap_or("duplicated_n_grams"),
+                );
             }
         }
         Decision::Keep
@@ -430,8 +440,17 @@ impl GopherRepetitionConfig {
 }
 
 const TOP_REASONS: &[&str] = &[
-    "", "top_1_gram", "top_2_gram", "top_3_gram", "top_4_gram", "top_5_gram", "top_6_gram",
-    "top_7_gram", "top_8_gram", "top_9_gram", "top_10_gram",
+    "",
+    "top_1_gram",
+    "top_2_gram",
+    "top_3_gram",
+    "top_4_gram",
+    "top_5_gram",
+    "top_6_gram",
+    "top_7_gram",
+    "top_8_gram",
+    "top_9_gram",
+    "top_10_gram",
 ];
 const DUP_REASONS: &[&str] = &[
     "",
@@ -635,10 +654,10 @@ fn is_nd(c: char) -> bool {
     // test against the common Nd ranges.
     let u = c as u32;
     const ZEROS: &[u32] = &[
-        0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
-        0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80,
-        0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50,
-        0xABF0, 0xFF10,
+        0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6,
+        0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+        0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+        0xFF10,
     ];
     ZEROS.iter().any(|&z| u >= z && u < z + 10)
 }
@@ -646,7 +665,9 @@ fn is_nd(c: char) -> bool {
 impl C4Config {
     pub fn validate(&self) -> Result<(), String> {
         if !self.split_paragraph {
-            return Err("c4.split_paragraph = false (sentence mode) is not supported; use true".into());
+            return Err(
+                "c4.split_paragraph = false (sentence mode) is not supported; use true".into(),
+            );
         }
         for (name, v) in [
             ("min_num_sentences", self.min_num_sentences),
@@ -809,7 +830,10 @@ impl FinewebConfig {
     }
 
     pub(crate) fn check_with(&self, text: &str, n_words: &mut dyn FnMut() -> usize) -> Decision {
-        let lines: Vec<&str> = text.split('\n').filter(|l| !py_strip(l).is_empty()).collect();
+        let lines: Vec<&str> = text
+            .split('\n')
+            .filter(|l| !py_strip(l).is_empty())
+            .collect();
         if lines.is_empty() {
             return Decision::Drop("empty");
         }
@@ -872,7 +896,10 @@ mod tests {
         assert_eq!(c.check(&doc(60)), Decision::Keep);
         assert_eq!(c.check(&doc(61)), Decision::Drop("gopher_long_doc"));
         // Punctuation-only tokens are not words.
-        assert_eq!(gq(&format!("{} , , , .", doc(49))), Decision::Drop("gopher_short_doc"));
+        assert_eq!(
+            gq(&format!("{} , , , .", doc(49))),
+            Decision::Drop("gopher_short_doc")
+        );
     }
 
     #[test]
@@ -889,7 +916,10 @@ mod tests {
     #[test]
     fn gopher_quality_symbol_edges() {
         // 100 words + k "#" tokens: k / (100 + k) > 0.1 from k = 12.
-        assert_eq!(gq(&format!("{}{}", doc(100), " #".repeat(11))), Decision::Keep);
+        assert_eq!(
+            gq(&format!("{}{}", doc(100), " #".repeat(11))),
+            Decision::Keep
+        );
         assert_eq!(
             gq(&format!("{}{}", doc(100), " #".repeat(12))),
             Decision::Drop("gopher_too_many_hashes")
@@ -914,7 +944,10 @@ mod tests {
                 .join("\n")
         };
         assert_eq!(gq(&lines(9, 10, false)), Decision::Keep);
-        assert_eq!(gq(&lines(10, 10, false)), Decision::Drop("gopher_too_many_bullets"));
+        assert_eq!(
+            gq(&lines(10, 10, false)),
+            Decision::Drop("gopher_too_many_bullets")
+        );
         let ell = |n: usize| {
             (0..10)
                 .map(|i| format!("the and abcd wxyz abcd{}", if i < n { "…" } else { "" }))
@@ -957,7 +990,12 @@ mod tests {
             .check(t)
         };
         // Distinct long lines; 10 paragraphs, 3 repeated: 0.3 kept, 4: dropped.
-        let uniq = |i: usize| format!("line number {i} says something different from the others {}", "x".repeat(i));
+        let uniq = |i: usize| {
+            format!(
+                "line number {i} says something different from the others {}",
+                "x".repeat(i)
+            )
+        };
         let paras = |dups: usize| {
             let mut v: Vec<String> = (0..10 - dups).map(uniq).collect();
             v.extend((0..dups).map(|_| "ok".to_string()));
@@ -982,7 +1020,10 @@ mod tests {
         let p = "a long paragraph made of many different words that do not repeat inside";
         let t = format!("one\n\ntwo\n\nthree\n\nfour\n\n{p}\n\n{p}");
         assert_eq!(gr(&t), Decision::Drop("dup_para_char_frac"));
-        assert_eq!(gr(&t.replace("\n\n", "\n")), Decision::Drop("dup_line_char_frac"));
+        assert_eq!(
+            gr(&t.replace("\n\n", "\n")),
+            Decision::Drop("dup_line_char_frac")
+        );
     }
 
     #[test]
@@ -991,7 +1032,11 @@ mod tests {
         let base: Vec<String> = (0..100).map(|i| format!("w{i}")).collect();
         assert_eq!(gr(&base.join(" ")), Decision::Keep);
         // The same bigram 30 times in 300 chars dominates.
-        let top = format!("{} {}", "ab cd".repeat(1).repeat(1), vec!["ab cd"; 30].join(" "));
+        let top = format!(
+            "{} {}",
+            "ab cd".repeat(1).repeat(1),
+            vec!["ab cd"; 30].join(" ")
+        );
         assert_eq!(gr(&top), Decision::Drop("top_2_gram"));
         // A 5-gram sequence repeated: first top-n, else duplicated n-grams.
         let mut words = base.clone();
@@ -1002,7 +1047,10 @@ mod tests {
         let lens: Vec<usize> = words.iter().map(|w| w.len()).collect();
         let mut buf = Vec::new();
         assert_eq!(top_ngram_chars(&words, &lens, 2, &mut buf), 3);
-        assert_eq!(all_duplicate_chars(&["ab", "c", "a", "bc"], &[2, 1, 1, 2], 2, &mut buf), 3);
+        assert_eq!(
+            all_duplicate_chars(&["ab", "c", "a", "bc"], &[2, 1, 1, 2], 2, &mut buf),
+            3
+        );
     }
 
     fn sentence_line(i: usize) -> String {
@@ -1055,7 +1103,10 @@ mod tests {
         // A 1001-character word removes its line; 1000 does not.
         let mut long = five.clone();
         long.push(format!("word {} end.", "x".repeat(1001)));
-        assert_eq!(C4Config::default().check(&long.join("\n")), Decision::KeepText(five.join("\n")));
+        assert_eq!(
+            C4Config::default().check(&long.join("\n")),
+            Decision::KeepText(five.join("\n"))
+        );
         let mut ok = five.clone();
         ok.push(format!("word {} end.", "x".repeat(1000)));
         assert_eq!(C4Config::default().check(&ok.join("\n")), Decision::Keep);
@@ -1065,14 +1116,23 @@ mod tests {
     fn c4_document_rules() {
         let mut five: Vec<String> = (0..5).map(sentence_line).collect();
         five.push("Lorem ipsum dolor sit amet.".into());
-        assert_eq!(C4Config::default().check(&five.join("\n")), Decision::Drop("lorem_ipsum"));
+        assert_eq!(
+            C4Config::default().check(&five.join("\n")),
+            Decision::Drop("lorem_ipsum")
+        );
         five.pop();
         five.push("Use a dict like {1: 2} here.".into());
-        assert_eq!(C4Config::default().check(&five.join("\n")), Decision::Drop("curly_bracket"));
+        assert_eq!(
+            C4Config::default().check(&five.join("\n")),
+            Decision::Drop("curly_bracket")
+        );
         // A curly bracket in a removed line does not drop the document.
         five.pop();
         five.push("code {".into());
-        assert_eq!(C4Config::default().check(&five.join("\n")), Decision::KeepText(five[..5].join("\n")));
+        assert_eq!(
+            C4Config::default().check(&five.join("\n")),
+            Decision::KeepText(five[..5].join("\n"))
+        );
     }
 
     fn fw(text: &str) -> Decision {
@@ -1082,7 +1142,9 @@ mod tests {
     #[test]
     fn fineweb_edges() {
         assert_eq!(fw("\n \n"), Decision::Drop("empty"));
-        let long = |i: usize, end: &str| format!("this is a reasonably long line of prose number {i}{end}");
+        let long = |i: usize, end: &str| {
+            format!("this is a reasonably long line of prose number {i}{end}")
+        };
         // 25 lines, 3 end in punctuation: 0.12 is kept; 2: 0.08 dropped.
         let punct = |k: usize| {
             (0..25)
@@ -1095,7 +1157,13 @@ mod tests {
         // Short lines: 67 of 100 (0.67) kept, 68 dropped.
         let short = |k: usize| {
             (0..100)
-                .map(|i| if i < k { format!("short {i}.") } else { long(i, ".") })
+                .map(|i| {
+                    if i < k {
+                        format!("short {i}.")
+                    } else {
+                        long(i, ".")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("\n")
         };

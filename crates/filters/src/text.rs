@@ -110,7 +110,14 @@ pub(crate) fn test_dataset(dir: &std::path::Path, parts: &[&[&str]]) -> primer_c
         id: "docs".into(),
         kind: "test".into(),
     };
-    sd.finalize(info, Default::default(), parts.len(), 0, 0.0, Default::default())
-        .unwrap();
+    sd.finalize(
+        info,
+        Default::default(),
+        parts.len(),
+        0,
+        0.0,
+        Default::default(),
+    )
+    .unwrap();
     primer_core::Dataset::open(dir).unwrap()
 }

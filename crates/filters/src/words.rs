@@ -429,18 +429,32 @@ fn is_quote(c: char) -> bool {
 }
 
 fn is_currency_char(c: char) -> bool {
-    matches!(c, '$' | '£' | '€' | '¥' | '฿' | '﷼' | '\u{20a0}'..='\u{20bf}')
+    matches!(
+        c,
+        '$' | '£' | '€' | '¥' | '฿' | '﷼' | '\u{20a0}'..='\u{20bf}'
+    )
 }
 
-/// spaCy's ALPHA, approximated by Unicode's alphabetic property.
+/// spaCy's ALPHA class.
 fn is_alpha(c: char) -> bool {
-    c.is_alphabetic()
+    if c.is_ascii() {
+        return c.is_ascii_alphabetic();
+    }
+    in_ranges(c, tables::SPACY_ALPHA)
 }
+/// spaCy's ALPHA_LOWER class.
 fn is_lower(c: char) -> bool {
-    c.is_lowercase() || (c.is_alphabetic() && !c.is_uppercase())
+    if c.is_ascii() {
+        return c.is_ascii_lowercase();
+    }
+    in_ranges(c, tables::SPACY_ALPHA_LOWER)
 }
+/// spaCy's ALPHA_UPPER class.
 fn is_upper(c: char) -> bool {
-    c.is_uppercase() || (c.is_alphabetic() && !c.is_lowercase())
+    if c.is_ascii() {
+        return c.is_ascii_uppercase();
+    }
+    in_ranges(c, tables::SPACY_ALPHA_UPPER)
 }
 
 /// The characters of the class `[0-9{ALPHA_LOWER}%²\-\+{PUNCT}(?:{QUOTES})]` that precede a
@@ -454,13 +468,108 @@ fn before_suffix_dot(c: char) -> bool {
 }
 
 const UNITS: &[&str] = &[
-    "km", "km²", "km³", "m", "m²", "m³", "dm", "dm²", "dm³", "cm", "cm²", "cm³", "mm", "mm²", "mm³",
-    "ha", "µm", "nm", "yd", "in", "ft", "kg", "g", "mg", "µg", "t", "lb", "oz", "m/s", "km/h",
-    "kmh", "mph", "hPa", "Pa", "mbar", "mb", "MB", "kb", "KB", "gb", "GB", "tb", "TB", "T", "G",
-    "M", "K", "%", "км", "км²", "км³", "м", "м²", "м³", "дм", "дм²", "дм³", "см", "см²", "см³",
-    "мм", "мм²", "мм³", "нм", "кг", "г", "мг", "м/с", "км/ч", "кПа", "Па", "мбар", "Кб", "КБ",
-    "кб", "Мб", "МБ", "мб", "Гб", "ГБ", "гб", "Тб", "ТБ", "тбكم", "كم²", "كم³", "م", "م²", "م³",
-    "سم", "سم²", "سم³", "مم", "مم²", "مم³", "كم", "غرام", "جرام", "جم", "كغ", "ملغ", "كوب",
+    "km",
+    "km²",
+    "km³",
+    "m",
+    "m²",
+    "m³",
+    "dm",
+    "dm²",
+    "dm³",
+    "cm",
+    "cm²",
+    "cm³",
+    "mm",
+    "mm²",
+    "mm³",
+    "ha",
+    "µm",
+    "nm",
+    "yd",
+    "in",
+    "ft",
+    "kg",
+    "g",
+    "mg",
+    "µg",
+    "t",
+    "lb",
+    "oz",
+    "m/s",
+    "km/h",
+    "kmh",
+    "mph",
+    "hPa",
+    "Pa",
+    "mbar",
+    "mb",
+    "MB",
+    "kb",
+    "KB",
+    "gb",
+    "GB",
+    "tb",
+    "TB",
+    "T",
+    "G",
+    "M",
+    "K",
+    "%",
+    "км",
+    "км²",
+    "км³",
+    "м",
+    "м²",
+    "м³",
+    "дм",
+    "дм²",
+    "дм³",
+    "см",
+    "см²",
+    "см³",
+    "мм",
+    "мм²",
+    "мм³",
+    "нм",
+    "кг",
+    "г",
+    "мг",
+    "м/с",
+    "км/ч",
+    "кПа",
+    "Па",
+    "мбар",
+    "Кб",
+    "КБ",
+    "кб",
+    "Мб",
+    "МБ",
+    "мб",
+    "Гб",
+    "ГБ",
+    "гб",
+    "Тб",
+    "ТБ",
+    "тбكم",
+    "كم²",
+    "كم³",
+    "م",
+    "م²",
+    "م³",
+    "سم",
+    "سم²",
+    "سم³",
+    "مم",
+    "مم²",
+    "مم³",
+    "كم",
+    "غرام",
+    "جرام",
+    "جم",
+    "كغ",
+    "ملغ",
+    "كوب",
     "اكواب",
 ];
 const CURRENCIES: &[&str] = &["US$", "C$", "A$"];
@@ -624,9 +733,19 @@ fn find_infixes(s: &str, out: &mut Vec<(usize, usize)>) {
             // 7. (?<=[{a}0-9])(?:-|–|—|--|---|——|~)(?=[{a}])
             if p_alnum && matches!(c, '-' | '–' | '—' | '~') {
                 let after = |len: usize| chars.get(k + len).is_some_and(|x| is_alpha(x.1));
-                let run = |ch: char, len: usize| (0..len).all(|d| chars.get(k + d).is_some_and(|x| x.1 == ch));
+                let run = |ch: char, len: usize| {
+                    (0..len).all(|d| chars.get(k + d).is_some_and(|x| x.1 == ch))
+                };
                 let mut matched = None;
-                for (ch, len) in [('-', 1), ('–', 1), ('—', 1), ('-', 2), ('-', 3), ('—', 2), ('~', 1)] {
+                for (ch, len) in [
+                    ('-', 1),
+                    ('–', 1),
+                    ('—', 1),
+                    ('-', 2),
+                    ('-', 3),
+                    ('—', 2),
+                    ('~', 1),
+                ] {
                     if run(ch, len) && after(len) {
                         matched = Some(len);
                         break;
@@ -859,7 +978,8 @@ static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
     let mut ib = Vec::new();
     for &(key, _) in tables::SPACY_EXCEPTIONS {
         find_infixes(key, &mut ib);
-        let affixed = find_prefix(key) != 0 || find_suffix(key) != 0 || !ib.is_empty() || key.contains(' ');
+        let affixed =
+            find_prefix(key) != 0 || find_suffix(key) != 0 || !ib.is_empty() || key.contains(' ');
         if !affixed {
             continue;
         }
@@ -958,7 +1078,11 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
     tokenize(text, &mut toks);
     out.clear();
     // Non-space tokens hold no whitespace: strip() is the identity on them.
-    out.extend(toks.iter().filter(|t| !t.space).map(|t| &text[t.start..t.end]));
+    out.extend(
+        toks.iter()
+            .filter(|t| !t.space)
+            .map(|t| &text[t.start..t.end]),
+    );
 }
 
 /// The number of sentences spaCy's sentencizer finds in `text` (datatrove's
@@ -1002,18 +1126,30 @@ mod tests {
         assert_eq!(words("Hello, world!"), ["Hello", ",", "world", "!"]);
         assert_eq!(words("I don't know."), ["I", "do", "n't", "know", "."]);
         assert_eq!(words("(e.g. this)"), ["(", "e.g.", "this", ")"]);
-        assert_eq!(words("see os.path.join()"), ["see", "os.path.join", "(", ")"]);
-        assert_eq!(words("well-known 10km $5"), ["well", "-", "known", "10", "km", "$", "5"]);
+        assert_eq!(
+            words("see os.path.join()"),
+            ["see", "os.path.join", "(", ")"]
+        );
+        assert_eq!(
+            words("well-known 10km $5"),
+            ["well", "-", "known", "10", "km", "$", "5"]
+        );
         assert_eq!(words("wait... what"), ["wait", "...", "what"]);
         assert_eq!(words("a/b x:y"), ["a", "/", "b", "x", ":", "y"]);
-        assert_eq!(words("https://docs.python.org/3/ ok"), ["https://docs.python.org/3/", "ok"]);
+        assert_eq!(
+            words("https://docs.python.org/3/ ok"),
+            ["https://docs.python.org/3/", "ok"]
+        );
         assert_eq!(words("John's end.Next"), ["John", "'s", "end", ".", "Next"]);
         assert_eq!(words("  \n a  b"), ["a", "b"]);
     }
 
     #[test]
     fn python_lines() {
-        assert_eq!(py_splitlines("a\nb\r\nc\rd\u{2028}e\n"), ["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            py_splitlines("a\nb\r\nc\rd\u{2028}e\n"),
+            ["a", "b", "c", "d", "e"]
+        );
         assert_eq!(py_splitlines(""), Vec::<&str>::new());
         assert_eq!(py_splitlines("\n\n"), ["", ""]);
     }

@@ -46,14 +46,24 @@ fn sample() -> Vec<(String, String)> {
     let d = data_dir().join("corpora");
     let mut out = Vec::new();
     for v in read_zst_jsonl(&d.join("docs-pages-extracted.jsonl.zst")).take(DOCS_PAGES) {
-        out.push((v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string()));
+        out.push((
+            v["id"].as_str().unwrap().to_string(),
+            v["text"].as_str().unwrap().to_string(),
+        ));
     }
     for v in read_zst_jsonl(&d.join("cpython-stdlib-9-versions.jsonl.zst"))
-        .filter(|v| v["text"].as_str().is_some_and(|t| t.len() <= CODE_MAX_BYTES))
+        .filter(|v| {
+            v["text"]
+                .as_str()
+                .is_some_and(|t| t.len() <= CODE_MAX_BYTES)
+        })
         .step_by(CODE_EVERY)
         .take(CODE_FILES)
     {
-        out.push((v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string()));
+        out.push((
+            v["id"].as_str().unwrap().to_string(),
+            v["text"].as_str().unwrap().to_string(),
+        ));
     }
     out
 }
@@ -80,12 +90,18 @@ fn same_decisions_as_datatrove() {
             .lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
-                (v["id"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
+                (
+                    v["id"].as_str().unwrap().to_string(),
+                    v["text"].as_str().unwrap().to_string(),
+                )
             })
             .collect(),
         None => sample(),
     };
-    let n_code = docs.iter().filter(|(id, _)| id.starts_with("cpython-")).count();
+    let n_code = docs
+        .iter()
+        .filter(|(id, _)| id.starts_with("cpython-"))
+        .count();
     if custom.is_none() {
         assert!(docs.len() >= 5000, "only {} documents", docs.len());
         assert!(n_code >= 1500, "{n_code} code documents");
@@ -98,18 +114,23 @@ fn same_decisions_as_datatrove() {
         serde_json::to_writer(&mut input, &serde_json::json!({"id": id, "text": text})).unwrap();
         input.push(b'\n');
     }
-    let key = xxhash_rust::xxh3::xxh3_64(
-        &[input.as_slice(), &std::fs::read(&script).unwrap()].concat(),
-    );
+    let key =
+        xxhash_rust::xxh3::xxh3_64(&[input.as_slice(), &std::fs::read(&script).unwrap()].concat());
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("filters-parity");
     std::fs::create_dir_all(&dir).unwrap();
     let in_path = dir.join("input.jsonl");
     let out_path = dir.join(format!("datatrove-{key:016x}.jsonl"));
     let model = data_dir().join("models/lid.176.ftz");
     if !out_path.exists() {
-        std::fs::File::create(&in_path).unwrap().write_all(&input).unwrap();
+        std::fs::File::create(&in_path)
+            .unwrap()
+            .write_all(&input)
+            .unwrap();
         let nltk = data_dir().join("../reference/nltk_data");
-        eprintln!("running datatrove on {} documents (minutes; cached afterwards)…", docs.len());
+        eprintln!(
+            "running datatrove on {} documents (minutes; cached afterwards)…",
+            docs.len()
+        );
         let st = std::process::Command::new(&python)
             .arg(&script)
             .arg(&in_path)
@@ -121,10 +142,11 @@ fn same_decisions_as_datatrove() {
             .expect("run datatrove");
         assert!(st.success(), "datatrove script failed");
     }
-    let reference: Vec<serde_json::Value> = std::io::BufReader::new(std::fs::File::open(&out_path).unwrap())
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
-        .collect();
+    let reference: Vec<serde_json::Value> =
+        std::io::BufReader::new(std::fs::File::open(&out_path).unwrap())
+            .lines()
+            .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+            .collect();
     assert_eq!(reference.len(), docs.len());
 
     let gq = GopherQualityConfig::default();
@@ -144,7 +166,13 @@ fn same_decisions_as_datatrove() {
     })
     .expect("lid model");
 
-    let filters = ["gopher_quality", "gopher_repetition", "c4", "fineweb", "language"];
+    let filters = [
+        "gopher_quality",
+        "gopher_repetition",
+        "c4",
+        "fineweb",
+        "language",
+    ];
     let mut agree: BTreeMap<&str, usize> = BTreeMap::new();
     let mut kept: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut disagreements: Vec<String> = Vec::new();
@@ -199,7 +227,9 @@ fn same_decisions_as_datatrove() {
         eprintln!("  {d}");
     }
     let n = docs.len();
-    eprintln!("documents: {n} ({n_code} code); C4 sentence counts: spaCy sentencizer (datatrove 0.10.1), NLTK_DATA=../shared/reference/nltk_data");
+    eprintln!(
+        "documents: {n} ({n_code} code); C4 sentence counts: spaCy sentencizer (datatrove 0.10.1), NLTK_DATA=../shared/reference/nltk_data"
+    );
     for f in filters {
         let a = agree.get(f).copied().unwrap_or(0);
         let (kp, kd) = kept[f];
@@ -214,5 +244,8 @@ fn same_decisions_as_datatrove() {
         let a = agree.get(f).copied().unwrap_or(0);
         assert!(a * 100 >= n * 99, "{f}: only {a}/{n} identical decisions");
     }
-    assert!(c4_text_same * 100 >= c4_both_kept * 99, "C4 text differs too often");
+    assert!(
+        c4_text_same * 100 >= c4_both_kept * 99,
+        "C4 text differs too often"
+    );
 }
