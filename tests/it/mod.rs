@@ -1,5 +1,6 @@
 mod bad_input;
 mod demo;
+mod filters;
 mod resume;
 mod sql;
 mod util;

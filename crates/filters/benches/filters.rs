@@ -6,6 +6,7 @@
 //! - `PRIMER_BENCH_DOCS`: documents of docs-pages-extracted to use (default 800).
 //! - `PRIMER_BENCH_DUMP`: write the input as JSONL there (for datatrove).
 //! - `PRIMER_BENCH_SECONDS`: repeat the pass until this much time has gone (default 3).
+//! - `PRIMER_BENCH_PART`: `language`, `chain` or `words` to time one part only.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -72,6 +73,7 @@ fn main() {
     }
     .build(&ctx)
     .expect("chain");
+    let part = std::env::var("PRIMER_BENCH_PART").unwrap_or_default();
     let start = Instant::now();
     let mut passes = 0;
     let mut kept = 0;
@@ -79,9 +81,26 @@ fn main() {
         kept = 0;
         let mut counts = ChainCounts::default();
         for (_, text) in &docs {
-            let (_, _, keep) = lang.predict(text);
-            if keep && matches!(chain.apply(text, &mut counts), ChainOutcome::Keep(_)) {
-                kept += 1;
+            match part.as_str() {
+                // Parts, to see where time goes.
+                "language" => kept += usize::from(lang.predict(text).2),
+                "chain" => {
+                    kept += usize::from(matches!(
+                        chain.apply(text, &mut counts),
+                        ChainOutcome::Keep(_)
+                    ))
+                }
+                "words" => {
+                    let mut w = Vec::new();
+                    primer_filters::words::split_words(text, &mut w);
+                    kept += w.len();
+                }
+                _ => {
+                    let (_, _, keep) = lang.predict(text);
+                    if keep && matches!(chain.apply(text, &mut counts), ChainOutcome::Keep(_)) {
+                        kept += 1;
+                    }
+                }
             }
         }
         passes += 1;

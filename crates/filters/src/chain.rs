@@ -113,17 +113,26 @@ impl FilterStage {
     /// Apply the chain to one text.
     pub fn apply(&self, text: &str, counts: &mut ChainCounts) -> ChainOutcome {
         let mut current: Option<String> = None;
+        // The words of the current text, split once for all the filters that count them.
+        let mut cache: Option<Vec<(usize, usize)>> = None;
         for rule in &self.config.chain {
             let t: &str = current.as_deref().unwrap_or(text);
             let d = match rule {
-                FilterRule::GopherQuality(c) => c.check(t),
-                FilterRule::GopherRepetition(c) => c.check(t),
+                FilterRule::GopherQuality(c) => c.check_words(t, &words_cached(t, &mut cache)),
+                FilterRule::GopherRepetition(c) => {
+                    c.check_with(t, &mut || words_cached(t, &mut cache))
+                }
                 FilterRule::C4(c) => c.check_counting(t, &mut counts.c4_lines),
-                FilterRule::Fineweb(c) => c.check(t),
+                FilterRule::Fineweb(c) => {
+                    c.check_with(t, &mut || words_cached(t, &mut cache).len())
+                }
             };
             match d {
                 Decision::Keep => {}
-                Decision::KeepText(new) => current = Some(new),
+                Decision::KeepText(new) => {
+                    current = Some(new);
+                    cache = None;
+                }
                 Decision::Drop(reason) => return ChainOutcome::Drop(rule.name(), reason),
             }
         }
@@ -136,6 +145,25 @@ impl FilterStage {
             .iter()
             .any(|r| matches!(r, FilterRule::C4(_)))
     }
+}
+
+/// The words of `t`, from `cache` (byte ranges) or split now and cached.
+fn words_cached<'t>(t: &'t str, cache: &mut Option<Vec<(usize, usize)>>) -> Vec<&'t str> {
+    if let Some(r) = cache {
+        return r.iter().map(|&(a, b)| &t[a..b]).collect();
+    }
+    let mut w = Vec::new();
+    crate::words::split_words(t, &mut w);
+    let base = t.as_ptr() as usize;
+    *cache = Some(
+        w.iter()
+            .map(|s| {
+                let a = s.as_ptr() as usize - base;
+                (a, a + s.len())
+            })
+            .collect(),
+    );
+    w
 }
 
 /// The schema of the `dropped` side dataset: the input's columns plus `filter` and `reason`.
@@ -351,7 +379,7 @@ mod tests {
         assert_eq!(counters["rows_in"], 4);
         assert_eq!(counters["kept"], 2);
         assert_eq!(m.notes["modifies_text"], true);
-        let side = primer_core::Dataset::open(&tmp.path().join("out/side/dropped")).unwrap();
+        let side = primer_core::Dataset::open(tmp.path().join("out/side/dropped")).unwrap();
         let s = read_all(&side).unwrap();
         let col = |name: &str| -> Vec<String> {
             s.column_by_name(name)

@@ -360,7 +360,7 @@ mod tests {
             .as_primitive::<arrow::datatypes::Float64Type>()
             .value(0);
         assert!(score > 0.65, "{score}");
-        let side = read_all(&Dataset::open(&tmp.path().join("out/side/dropped")).unwrap()).unwrap();
+        let side = read_all(&Dataset::open(tmp.path().join("out/side/dropped")).unwrap()).unwrap();
         assert_eq!(
             side.column_by_name("lang")
                 .unwrap()

@@ -39,18 +39,17 @@ pub fn py_isspace(c: char) -> bool {
 
 fn in_ranges(c: char, ranges: &[(u32, u32)]) -> bool {
     let c = c as u32;
-    match ranges.binary_search_by(|&(lo, hi)| {
-        if hi < c {
-            std::cmp::Ordering::Less
-        } else if lo > c {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    }) {
-        Ok(_) => true,
-        Err(_) => false,
-    }
+    ranges
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
 /// Python's `str.isalpha()` for one character (general categories L*).
@@ -158,11 +157,34 @@ pub fn py_len(s: &str) -> usize {
     }
 }
 
-static EXCEPTIONS: LazyLock<HashMap<&'static str, &'static [&'static str]>> =
-    LazyLock::new(|| tables::SPACY_EXCEPTIONS.iter().copied().collect());
+type Fast = xxhash_rust::xxh3::Xxh3Builder;
+
+/// spaCy's exceptions, with a table of (first byte, length) pairs that occur among them so
+/// that most lookups end without hashing.
+struct Exceptions {
+    map: HashMap<&'static str, &'static [&'static str], Fast>,
+    seen: Vec<bool>,
+}
+
+const MAX_KEY: usize = 32;
+
+static EXCEPTIONS: LazyLock<Exceptions> = LazyLock::new(|| {
+    let mut seen = vec![false; 256 * (MAX_KEY + 1)];
+    let mut map = HashMap::with_hasher(Fast::new());
+    for &(k, v) in tables::SPACY_EXCEPTIONS {
+        map.insert(k, v);
+        seen[k.as_bytes()[0] as usize * (MAX_KEY + 1) + k.len().min(MAX_KEY)] = true;
+    }
+    Exceptions { map, seen }
+});
 
 fn special(s: &str) -> Option<&'static [&'static str]> {
-    EXCEPTIONS.get(s).copied()
+    let e = &*EXCEPTIONS;
+    let first = *s.as_bytes().first()?;
+    if !e.seen[first as usize * (MAX_KEY + 1) + s.len().min(MAX_KEY)] {
+        return None;
+    }
+    e.map.get(s).copied()
 }
 
 fn is_icon(c: char) -> bool {
@@ -968,12 +990,14 @@ fn tokenize_affixes(text: &str, with_specials: bool, out: &mut Vec<Tok>) {
 /// The special cases spaCy re-applies after tokenizing (those containing affixes): for
 /// each, its affix-only tokens, indexed by the first token.
 struct Matcher {
-    by_first: HashMap<&'static str, Vec<(Vec<&'static str>, &'static str)>>,
+    by_first: HashMap<&'static str, Vec<(Vec<&'static str>, &'static str)>, Fast>,
+    /// (first byte, length) pairs of the first tokens, to skip most lookups.
+    seen: Vec<bool>,
 }
 
 static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
-    let mut by_first: HashMap<&'static str, Vec<(Vec<&'static str>, &'static str)>> =
-        HashMap::new();
+    let mut by_first: HashMap<&'static str, Vec<(Vec<&'static str>, &'static str)>, Fast> =
+        HashMap::with_hasher(Fast::new());
     let mut buf = Vec::new();
     let mut ib = Vec::new();
     for &(key, _) in tables::SPACY_EXCEPTIONS {
@@ -985,12 +1009,18 @@ static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
         }
         tokenize_affixes(key, false, &mut buf);
         let toks: Vec<&'static str> = buf.iter().map(|t| &key[t.start..t.end]).collect();
-        if toks.is_empty() {
+        // A one-token pattern replaces a token by itself (the special case is that token):
+        // nothing to do.
+        if toks.len() < 2 || toks.concat() != key {
             continue;
         }
         by_first.entry(toks[0]).or_default().push((toks, key));
     }
-    Matcher { by_first }
+    let mut seen = vec![false; 256 * (MAX_KEY + 1)];
+    for k in by_first.keys() {
+        seen[k.as_bytes()[0] as usize * (MAX_KEY + 1) + k.len().min(MAX_KEY)] = true;
+    }
+    Matcher { by_first, seen }
 });
 
 /// spaCy's `_apply_special_cases`: find token runs that spell a special case (without
@@ -1000,6 +1030,16 @@ fn apply_special_cases(text: &str, toks: &mut Vec<Tok>) {
     // (start token, length)
     let mut matches: Vec<(usize, usize)> = Vec::new();
     for i in 0..toks.len() {
+        // Patterns have two or more tokens and no whitespace tokens. (A pattern may match
+        // across a single space: such a match changes nothing, but it covers its tokens
+        // against other matches, as in spaCy.)
+        if i + 1 >= toks.len() || toks[i].space {
+            continue;
+        }
+        let first = text.as_bytes()[toks[i].start] as usize;
+        if !m.seen[first * (MAX_KEY + 1) + (toks[i].end - toks[i].start).min(MAX_KEY)] {
+            continue;
+        }
         let Some(cands) = m.by_first.get(&text[toks[i].start..toks[i].end]) else {
             continue;
         };
