@@ -5,13 +5,13 @@
 #
 #   PRIMER_REF_PYTHON=/path/to/venv/bin/python bench/filters.sh [DOCS]
 #
-# DOCS: documents of ../shared/data/corpora/docs-pages-extracted.jsonl.zst (default 800,
-# about 5.5 MB; datatrove needs a minute or more per MB).
+# DOCS: documents of ../shared/data/corpora/docs-pages-extracted.jsonl.zst (default 400,
+# about 7 MB; datatrove needs about half a minute per MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/primer/target}"
 PY="${PRIMER_REF_PYTHON:?set PRIMER_REF_PYTHON to a python with datatrove 0.10.1, spacy and fasttext (see .ci/run)}"
-DOCS="${1:-800}"
+DOCS="${1:-400}"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 PRIMER_BENCH_DOCS="$DOCS" PRIMER_BENCH_DUMP="$TMP/input.jsonl" \

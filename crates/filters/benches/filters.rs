@@ -3,7 +3,7 @@
 //!
 //! `cargo bench -p primer-filters --bench filters` (bench/filters.sh also runs datatrove's
 //! same chain on the same input and prints the ratio). Environment:
-//! - `PRIMER_BENCH_DOCS`: documents of docs-pages-extracted to use (default 800).
+//! - `PRIMER_BENCH_DOCS`: documents of docs-pages-extracted to use (default 400).
 //! - `PRIMER_BENCH_DUMP`: write the input as JSONL there (for datatrove).
 //! - `PRIMER_BENCH_SECONDS`: repeat the pass until this much time has gone (default 3).
 //! - `PRIMER_BENCH_PART`: `language`, `chain` or `words` to time one part only.
@@ -20,7 +20,7 @@ fn main() {
     let n: usize = std::env::var("PRIMER_BENCH_DOCS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(800);
+        .unwrap_or(400);
     let min_secs: f64 = std::env::var("PRIMER_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

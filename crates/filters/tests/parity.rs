@@ -10,6 +10,14 @@
 //! from `../shared/data`. datatrove's output is cached under the target directory, keyed by
 //! a hash of the input and of the script, because it takes minutes.
 //!
+//! Measured (2026-11-27, datatrove 0.10.1, spaCy 3.8.18, fastText 0.9.2): 0 disagreements
+//! in 26,000 decisions — 100% on every filter (kept: gopher_quality 1,955, gopher_repetition
+//! 4,495, c4 3,546 with identical text, fineweb 2,712; lid.176 labels all equal, scores
+//! within 1.2e-16). Known places where primer can still differ, none met in this sample:
+//! spaCy's tokenizer exceptions containing whitespace are not re-matched after
+//! tokenization; Python's and Rust's `lower()` differ on a few exotic characters; and the
+//! IP validator follows Python 3.11.7's `is_global` table (newer Pythons changed it).
+//!
 //! C4: datatrove 0.10.1 counts C4's sentences with spaCy's sentencizer (its English
 //! `split_into_sentences`), not with NLTK punkt, so the punkt data is not needed; the script
 //! still runs with `NLTK_DATA=../shared/reference/nltk_data` (an English Punkt model trained
