@@ -17,7 +17,8 @@ fn demo_reruns_only_what_changed() {
     let mix = manifest(&work.join("mix"));
     let docs = manifest(&work.join("docs"));
     assert_eq!(docs["rows"], 220);
-    assert!(mix["rows"].as_u64().unwrap() > 100, "{mix}");
+    // The filters keep the better pages: fewer than half of them reach the mix.
+    assert!(mix["rows"].as_u64().unwrap() > 50, "{mix}");
     // The export holds exactly the mix's rows, as JSONL documents.
     let exported: usize = files_under(&dir.join("work/demo-export"))
         .values()
