@@ -232,8 +232,21 @@ impl Stage for LanguageStage {
             let mut langs = Vec::with_capacity(n);
             let mut scores = Vec::with_capacity(n);
             let mut keep = Vec::with_capacity(n);
+            let ids = batch
+                .column_by_name("id")
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
             for i in 0..n {
-                let (l, s, k) = self.predict(col.get(i).unwrap_or(""));
+                let text = col.get(i).unwrap_or_else(|| {
+                    let id = ids
+                        .as_ref()
+                        .map(|a| a.value(i).to_string())
+                        .unwrap_or_else(|| format!("row {i}"));
+                    out.warn(format!(
+                        "document {id}: text is null; labelled as empty text"
+                    ));
+                    ""
+                });
+                let (l, s, k) = self.predict(text);
                 out.count(&format!("lang.{l}"), 1);
                 if !k {
                     out.dropped("language", 1);
