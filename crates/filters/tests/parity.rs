@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use primer_filters::{
     C4Config, Decision, FinewebConfig, GopherQualityConfig, GopherRepetitionConfig, LanguageConfig,
+    PiiConfig,
 };
 
 const DOCS_PAGES: usize = 3600;
@@ -256,4 +257,54 @@ fn same_decisions_as_datatrove() {
         c4_text_same * 100 >= c4_both_kept * 99,
         "C4 text differs too often"
     );
+}
+
+/// The `pii` stage's redaction equals datatrove's `PIIFormatter` output, text for text, on
+/// the same documents (one redactor over all documents in order, as one formatter).
+#[test]
+fn same_pii_redaction_as_datatrove() {
+    let Ok(python) = std::env::var("PRIMER_REF_PYTHON") else {
+        eprintln!("SKIPPED same_pii_redaction_as_datatrove: set PRIMER_REF_PYTHON (.ci/run does)");
+        return;
+    };
+    let docs = sample();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("filters-parity-pii");
+    std::fs::create_dir_all(&dir).unwrap();
+    let in_path = dir.join("input.jsonl");
+    let out_path = dir.join("datatrove.jsonl");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&in_path).unwrap());
+    for (id, text) in &docs {
+        serde_json::to_writer(&mut w, &serde_json::json!({"id": id, "text": text})).unwrap();
+        w.write_all(b"\n").unwrap();
+    }
+    drop(w);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity/datatrove_pii.py");
+    let st = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&in_path)
+        .arg(&out_path)
+        .status()
+        .expect("run datatrove");
+    assert!(st.success(), "datatrove PII script failed");
+    let mut red = PiiConfig::default().redactor().unwrap();
+    let mut same = 0;
+    let mut changed = 0;
+    let mut differ = Vec::new();
+    let reference = std::io::BufReader::new(std::fs::File::open(&out_path).unwrap()).lines();
+    for ((id, text), line) in docs.iter().zip(reference) {
+        let r: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let (mine, e, i) = red.redact(text);
+        changed += usize::from(e + i > 0);
+        if mine == r["text"].as_str().unwrap() {
+            same += 1;
+        } else {
+            differ.push(id.clone());
+        }
+    }
+    eprintln!(
+        "pii: identical text on {same}/{} documents ({changed} redacted); differing: {differ:?}",
+        docs.len()
+    );
+    assert!(changed > 0, "the sample should contain addresses to redact");
+    assert!(same * 100 >= docs.len() * 99);
 }
