@@ -42,7 +42,8 @@ fn sql_joins_two_datasets() {
     let n: serde_json::Value =
         serde_json::from_str(mix_docs.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
     assert_eq!(rows[0]["n"], n["n"]);
-    assert!(rows[0]["n"].as_u64().unwrap() > 50);
+    // The demo keeps the documentation pages its filters pass (about 45 of 220).
+    assert!(rows[0]["n"].as_u64().unwrap() > 30);
 }
 
 /// A query naming a table that is not given says so.

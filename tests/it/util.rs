@@ -43,6 +43,7 @@ pub fn demo_copy() -> tempfile::TempDir {
         "python-docs.jsonl.zst",
         "cpython-stdlib.jsonl.zst",
         "HumanEval.jsonl.gz",
+        "lid.176.ftz",
     ] {
         std::fs::copy(
             repo().join("pipelines/demo-data").join(f),

@@ -4,6 +4,7 @@ use primer_core::{BuildContext, Stage};
 
 use crate::graph::BrokenStage;
 use primer_dedupe::{DecontaminateConfig, ExactDedupeConfig, MinhashDedupeConfig};
+use primer_filters::{FilterConfig, LanguageConfig, PiiConfig};
 use primer_io::{ReadConfig, WriteConfig};
 use primer_sql::SqlConfig;
 use serde::{Deserialize, Serialize};
@@ -105,6 +106,9 @@ stage_kinds! {
     exact_dedupe => ExactDedupe(ExactDedupeConfig),
     minhash_dedupe => MinhashDedupe(MinhashDedupeConfig),
     decontaminate => Decontaminate(DecontaminateConfig),
+    filter => Filter(FilterConfig),
+    pii => Pii(PiiConfig),
+    language => Language(LanguageConfig),
 }
 
 fn kinds_list() -> String {
@@ -129,6 +133,9 @@ impl StageOp {
             StageOp::ExactDedupe(c) => Box::new(c.build(ctx)?),
             StageOp::MinhashDedupe(c) => Box::new(c.build(ctx)?),
             StageOp::Decontaminate(c) => Box::new(c.build(ctx)?),
+            StageOp::Filter(c) => Box::new(c.build(ctx)?),
+            StageOp::Pii(c) => Box::new(c.build(ctx)?),
+            StageOp::Language(c) => Box::new(c.build(ctx)?),
         })
     }
 

@@ -134,6 +134,27 @@ pub fn reference_markdown() -> String {
     );
     section::<PipelineSection>(&mut out, "`[pipeline]`", "");
     crate::config::document_kinds(&mut out, &mut |out, kind, f| f(out, kind));
+    // The entries of a `filter` stage's chain, one table each.
+    section::<primer_filters::GopherQualityConfig>(
+        &mut out,
+        "`filter` chain entry `gopher_quality`",
+        "`{ gopher_quality = { … } }` in `chain`",
+    );
+    section::<primer_filters::GopherRepetitionConfig>(
+        &mut out,
+        "`filter` chain entry `gopher_repetition`",
+        "`{ gopher_repetition = { … } }` in `chain`",
+    );
+    section::<primer_filters::C4Config>(
+        &mut out,
+        "`filter` chain entry `c4`",
+        "`{ c4 = { … } }` in `chain`",
+    );
+    section::<primer_filters::FinewebConfig>(
+        &mut out,
+        "`filter` chain entry `fineweb`",
+        "`{ fineweb = { … } }` in `chain`",
+    );
     out
 }
 

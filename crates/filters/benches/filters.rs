@@ -1,0 +1,115 @@
+//! Throughput of the full filter chain — language (lid.176, keep `en`) → gopher_quality →
+//! gopher_repetition → c4 → fineweb — on one core, over real documentation pages.
+//!
+//! `cargo bench -p primer-filters --bench filters` (bench/filters.sh also runs datatrove's
+//! same chain on the same input and prints the ratio). Environment:
+//! - `PRIMER_BENCH_DOCS`: documents of docs-pages-extracted to use (default 400).
+//! - `PRIMER_BENCH_DUMP`: write the input as JSONL there (for datatrove).
+//! - `PRIMER_BENCH_SECONDS`: repeat the pass until this much time has gone (default 3).
+//! - `PRIMER_BENCH_PART`: `language`, `chain` or `words` to time one part only.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use primer_core::BuildContext;
+use primer_filters::{ChainCounts, ChainOutcome, FilterConfig, FilterRule, LanguageConfig};
+
+fn main() {
+    let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"));
+    let n: usize = std::env::var("PRIMER_BENCH_DOCS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400);
+    let min_secs: f64 = std::env::var("PRIMER_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let f =
+        std::fs::File::open(data.join("corpora/docs-pages-extracted.jsonl.zst")).expect("corpus");
+    let docs: Vec<(String, String)> = std::io::BufReader::new(zstd::Decoder::new(f).expect("zstd"))
+        .lines()
+        .take(n)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l.expect("line")).expect("JSON");
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    if let Ok(p) = std::env::var("PRIMER_BENCH_DUMP") {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&p).expect("dump"));
+        for (id, text) in &docs {
+            serde_json::to_writer(&mut w, &serde_json::json!({"id": id, "text": text})).unwrap();
+            w.write_all(b"\n").unwrap();
+        }
+    }
+    let bytes: usize = docs.iter().map(|(_, t)| t.len()).sum();
+    let ctx = BuildContext {
+        stage_id: "bench",
+        base_dir: Path::new("/"),
+    };
+    let lang = LanguageConfig {
+        model: data
+            .join("models/lid.176.ftz")
+            .to_string_lossy()
+            .into_owned(),
+        languages: vec!["en".into()],
+        min_score: 0.65,
+        label_only: false,
+        keep_dropped: false,
+    }
+    .build(&ctx)
+    .expect("model");
+    let chain = FilterConfig {
+        chain: vec![
+            FilterRule::GopherQuality(Default::default()),
+            FilterRule::GopherRepetition(Default::default()),
+            FilterRule::C4(Default::default()),
+            FilterRule::Fineweb(Default::default()),
+        ],
+        keep_dropped: false,
+    }
+    .build(&ctx)
+    .expect("chain");
+    let part = std::env::var("PRIMER_BENCH_PART").unwrap_or_default();
+    let start = Instant::now();
+    let mut passes = 0;
+    let mut kept = 0;
+    while passes == 0 || start.elapsed().as_secs_f64() < min_secs {
+        kept = 0;
+        let mut counts = ChainCounts::default();
+        for (_, text) in &docs {
+            match part.as_str() {
+                // Parts, to see where time goes.
+                "language" => kept += usize::from(lang.predict(text).2),
+                "chain" => {
+                    kept += usize::from(matches!(
+                        chain.apply(text, &mut counts),
+                        ChainOutcome::Keep(_)
+                    ))
+                }
+                "words" => {
+                    let mut w = Vec::new();
+                    primer_filters::words::split_words(text, &mut w);
+                    kept += w.len();
+                }
+                _ => {
+                    let (_, _, keep) = lang.predict(text);
+                    if keep && matches!(chain.apply(text, &mut counts), ChainOutcome::Keep(_)) {
+                        kept += 1;
+                    }
+                }
+            }
+        }
+        passes += 1;
+    }
+    let secs = start.elapsed().as_secs_f64() / passes as f64;
+    let mbs = bytes as f64 / 1e6 / secs;
+    println!(
+        "{{\"tool\": \"primer\", \"documents\": {}, \"mb\": {:.2}, \"kept\": {kept}, \"seconds\": {secs:.3}, \"mb_per_s_per_core\": {mbs:.2}}}",
+        docs.len(),
+        bytes as f64 / 1e6
+    );
+}

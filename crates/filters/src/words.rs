@@ -1,0 +1,1206 @@
+//! Python string semantics and a word splitter that agrees with spaCy's blank English
+//! tokenizer, which datatrove 0.10.1 uses to count words (`split_into_words`) and, with
+//! spaCy's sentencizer, to count sentences (`split_into_sentences`).
+//!
+//! spaCy's tokenizer splits on whitespace, then peels prefixes (`(`, `"`, `$`, …) and
+//! suffixes (`)`, `,`, `.` after a lowercase letter, `'s`, units after digits, …) off each
+//! chunk until a tokenizer exception (`don't`, `e.g.`, `:)`, …) or nothing is left, then
+//! splits what remains on infixes (`...`, `-` between letters, `/` before a letter, …) unless
+//! it looks like a URL. The rules here are those of `spacy/lang/punctuation.py` and
+//! `spacy/lang/en/punctuation.py` (3.8), written out as character tests; the exceptions
+//! and character tables are generated from spaCy and datatrove (`scripts/gen_tables.py`).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use crate::tables;
+
+/// Python's `str.isspace()` for one character.
+pub fn py_isspace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n'
+            | '\x0b'
+            | '\x0c'
+            | '\r'
+            | '\x1c'..='\x1f'
+            | ' '
+            | '\u{85}'
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200a}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{3000}'
+    )
+}
+
+fn in_ranges(c: char, ranges: &[(u32, u32)]) -> bool {
+    let c = c as u32;
+    ranges
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// Python's `str.isalpha()` for one character (general categories L*).
+pub fn py_isalpha(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphabetic();
+    }
+    in_ranges(c, tables::ALPHA_RANGES)
+}
+
+/// Unicode general category P* (what spaCy's `is_punct` tests).
+pub fn is_unicode_punct(c: char) -> bool {
+    if c.is_ascii() {
+        return matches!(
+            c,
+            '!' | '"'
+                | '#'
+                | '%'
+                | '&'
+                | '\''
+                | '('
+                | ')'
+                | '*'
+                | ','
+                | '-'
+                | '.'
+                | '/'
+                | ':'
+                | ';'
+                | '?'
+                | '@'
+                | '['
+                | '\\'
+                | ']'
+                | '_'
+                | '{'
+                | '}'
+        );
+    }
+    in_ranges(c, tables::PUNCT_RANGES)
+}
+
+/// Whether `c` is in datatrove's `PUNCTUATION_SET`.
+pub fn is_datatrove_punct(c: char) -> bool {
+    tables::PUNCTUATION_SET.binary_search(&c).is_ok()
+}
+
+/// Whether `c` is in datatrove's `TERMINAL_PUNCTUATION`.
+pub fn is_terminal_punct(c: char) -> bool {
+    tables::TERMINAL_PUNCTUATION.binary_search(&c).is_ok()
+}
+
+/// Python's `str.strip()`.
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(py_isspace)
+}
+
+/// Python's `str.splitlines()` (without the line ends).
+pub fn py_splitlines(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let b = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        // ASCII line ends, or the UTF-8 lead bytes of U+0085 (C2 85) and U+2028/9 (E2 80 A8/A9).
+        let end_len = match c {
+            b'\n' | 0x0b | 0x0c | 0x1c | 0x1d | 0x1e => 1,
+            b'\r' => {
+                if b.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                }
+            }
+            0xC2 if b.get(i + 1) == Some(&0x85) => 2,
+            0xE2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)) => 3,
+            _ => 0,
+        };
+        if end_len > 0 {
+            out.push(&text[start..i]);
+            i += end_len;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    if start < b.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+/// Python's `str.split()` (runs of whitespace, no empty pieces).
+pub fn py_split(s: &str) -> impl Iterator<Item = &str> {
+    s.split(py_isspace).filter(|w| !w.is_empty())
+}
+
+/// Characters in `s` (Python's `len`).
+pub fn py_len(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    }
+}
+
+type Fast = xxhash_rust::xxh3::Xxh3Builder;
+
+/// spaCy's exceptions, with a table of (first byte, length) pairs that occur among them so
+/// that most lookups end without hashing.
+struct Exceptions {
+    map: HashMap<&'static str, &'static [&'static str], Fast>,
+    seen: Vec<bool>,
+}
+
+const MAX_KEY: usize = 32;
+
+static EXCEPTIONS: LazyLock<Exceptions> = LazyLock::new(|| {
+    let mut seen = vec![false; 256 * (MAX_KEY + 1)];
+    let mut map = HashMap::with_hasher(Fast::new());
+    for &(k, v) in tables::SPACY_EXCEPTIONS {
+        map.insert(k, v);
+        seen[k.as_bytes()[0] as usize * (MAX_KEY + 1) + k.len().min(MAX_KEY)] = true;
+    }
+    Exceptions { map, seen }
+});
+
+fn special(s: &str) -> Option<&'static [&'static str]> {
+    let e = &*EXCEPTIONS;
+    let first = *s.as_bytes().first()?;
+    if !e.seen[first as usize * (MAX_KEY + 1) + s.len().min(MAX_KEY)] {
+        return None;
+    }
+    e.map.get(s).copied()
+}
+
+fn is_icon(c: char) -> bool {
+    let u = c as u32;
+    // spaCy's `_other_symbols` (char_classes.py): symbols "So", dingbats, emoji.
+    static ICONS: &[(u32, u32)] = &[
+        (0xA6, 0xA6),
+        (0xA9, 0xA9),
+        (0xAE, 0xAE),
+        (0xB0, 0xB0),
+        (0x482, 0x482),
+        (0x58D, 0x58E),
+        (0x60E, 0x60F),
+        (0x6DE, 0x6DE),
+        (0x6E9, 0x6E9),
+        (0x6FD, 0x6FE),
+        (0x7F6, 0x7F6),
+        (0x9FA, 0x9FA),
+        (0xB70, 0xB70),
+        (0xBF3, 0xBF8),
+        (0xBFA, 0xBFA),
+        (0xC7F, 0xC7F),
+        (0xD4F, 0xD4F),
+        (0xD79, 0xD79),
+        (0xF01, 0xF03),
+        (0xF13, 0xF13),
+        (0xF15, 0xF17),
+        (0xF1A, 0xF1F),
+        (0xF34, 0xF34),
+        (0xF36, 0xF36),
+        (0xF38, 0xF38),
+        (0xFBE, 0xFC5),
+        (0xFC7, 0xFCC),
+        (0xFCE, 0xFCF),
+        (0xFD5, 0xFD8),
+        (0x109E, 0x109F),
+        (0x1390, 0x1399),
+        (0x1940, 0x1940),
+        (0x19DE, 0x19FF),
+        (0x1B61, 0x1B6A),
+        (0x1B74, 0x1B7C),
+        (0x2100, 0x2101),
+        (0x2103, 0x2106),
+        (0x2108, 0x2109),
+        (0x2114, 0x2114),
+        (0x2116, 0x2117),
+        (0x211E, 0x2123),
+        (0x2125, 0x2125),
+        (0x2127, 0x2127),
+        (0x2129, 0x2129),
+        (0x212E, 0x212E),
+        (0x213A, 0x213B),
+        (0x214A, 0x214A),
+        (0x214C, 0x214D),
+        (0x214F, 0x214F),
+        (0x218A, 0x218B),
+        (0x2195, 0x2199),
+        (0x219C, 0x219F),
+        (0x21A1, 0x21A2),
+        (0x21A4, 0x21A5),
+        (0x21A7, 0x21AD),
+        (0x21AF, 0x21CD),
+        (0x21D0, 0x21D1),
+        (0x21D3, 0x21D3),
+        (0x21D5, 0x21F3),
+        (0x2300, 0x2307),
+        (0x230C, 0x231F),
+        (0x2322, 0x2328),
+        (0x232B, 0x237B),
+        (0x237D, 0x239A),
+        (0x23B4, 0x23DB),
+        (0x23E2, 0x2426),
+        (0x2440, 0x244A),
+        (0x249C, 0x24E9),
+        (0x2500, 0x25B6),
+        (0x25B8, 0x25C0),
+        (0x25C2, 0x25F7),
+        (0x2600, 0x266E),
+        (0x2670, 0x2767),
+        (0x2794, 0x27BF),
+        (0x2800, 0x28FF),
+        (0x2B00, 0x2B2F),
+        (0x2B45, 0x2B46),
+        (0x2B4D, 0x2B73),
+        (0x2B76, 0x2B95),
+        (0x2B98, 0x2BC8),
+        (0x2BCA, 0x2BFE),
+        (0x2CE5, 0x2CEA),
+        (0x2E80, 0x2E99),
+        (0x2E9B, 0x2EF3),
+        (0x2F00, 0x2FD5),
+        (0x2FF0, 0x2FFB),
+        (0x3004, 0x3004),
+        (0x3012, 0x3013),
+        (0x3020, 0x3020),
+        (0x3036, 0x3037),
+        (0x303E, 0x303F),
+        (0x3190, 0x3191),
+        (0x3196, 0x319F),
+        (0x31C0, 0x31E3),
+        (0x3200, 0x321E),
+        (0x322A, 0x3247),
+        (0x3250, 0x3250),
+        (0x3260, 0x327F),
+        (0x328A, 0x32B0),
+        (0x32C0, 0x32FE),
+        (0x3300, 0x33FF),
+        (0x4DC0, 0x4DFF),
+        (0xA490, 0xA4C6),
+        (0xA828, 0xA82B),
+        (0xA836, 0xA837),
+        (0xA839, 0xA839),
+        (0xAA77, 0xAA79),
+        (0xFDFD, 0xFDFD),
+        (0xFFE4, 0xFFE4),
+        (0xFFE8, 0xFFE8),
+        (0xFFED, 0xFFEE),
+        (0xFFFC, 0xFFFD),
+        (0x10137, 0x1013F),
+        (0x10179, 0x10189),
+        (0x1018C, 0x1018E),
+        (0x10190, 0x1019B),
+        (0x101A0, 0x101A0),
+        (0x101D0, 0x101FC),
+        (0x10877, 0x10878),
+        (0x10AC8, 0x10AC8),
+        (0x1173F, 0x1173F),
+        (0x16B3C, 0x16B3F),
+        (0x16B45, 0x16B45),
+        (0x1BC9C, 0x1BC9C),
+        (0x1D000, 0x1D0F5),
+        (0x1D100, 0x1D126),
+        (0x1D129, 0x1D164),
+        (0x1D16A, 0x1D16C),
+        (0x1D183, 0x1D184),
+        (0x1D18C, 0x1D1A9),
+        (0x1D1AE, 0x1D1E8),
+        (0x1D200, 0x1D241),
+        (0x1D245, 0x1D245),
+        (0x1D300, 0x1D356),
+        (0x1D800, 0x1D9FF),
+        (0x1DA37, 0x1DA3A),
+        (0x1DA6D, 0x1DA74),
+        (0x1DA76, 0x1DA83),
+        (0x1DA85, 0x1DA86),
+        (0x1ECAC, 0x1ECAC),
+        (0x1F000, 0x1F02B),
+        (0x1F030, 0x1F093),
+        (0x1F0A0, 0x1F0AE),
+        (0x1F0B1, 0x1F0BF),
+        (0x1F0C1, 0x1F0CF),
+        (0x1F0D1, 0x1F0F5),
+        (0x1F110, 0x1F16B),
+        (0x1F170, 0x1F1AC),
+        (0x1F1E6, 0x1F202),
+        (0x1F210, 0x1F23B),
+        (0x1F240, 0x1F248),
+        (0x1F250, 0x1F251),
+        (0x1F260, 0x1F265),
+        (0x1F300, 0x1F3FA),
+        (0x1F400, 0x1F6D4),
+        (0x1F6E0, 0x1F6EC),
+        (0x1F6F0, 0x1F6F9),
+        (0x1F700, 0x1F773),
+        (0x1F780, 0x1F7D8),
+        (0x1F800, 0x1F80B),
+        (0x1F810, 0x1F847),
+        (0x1F850, 0x1F859),
+        (0x1F860, 0x1F887),
+        (0x1F890, 0x1F8AD),
+        (0x1F900, 0x1F90B),
+        (0x1F910, 0x1F93E),
+        (0x1F940, 0x1F970),
+        (0x1F973, 0x1F976),
+        (0x1F97A, 0x1F97A),
+        (0x1F97C, 0x1F9A2),
+        (0x1F9B0, 0x1F9B9),
+        (0x1F9C0, 0x1F9C2),
+        (0x1F9D0, 0x1F9FF),
+        (0x1FA60, 0x1FA6D),
+    ];
+    if u < 0xA6 {
+        return false;
+    }
+    in_ranges(c, ICONS)
+}
+
+/// spaCy's LIST_PUNCT single characters.
+fn is_list_punct(c: char) -> bool {
+    matches!(
+        c,
+        '…' | ','
+            | ':'
+            | ';'
+            | '!'
+            | '?'
+            | '¿'
+            | '؟'
+            | '¡'
+            | '('
+            | ')'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '<'
+            | '>'
+            | '_'
+            | '#'
+            | '*'
+            | '&'
+            | '。'
+            | '？'
+            | '！'
+            | '，'
+            | '、'
+            | '；'
+            | '：'
+            | '～'
+            | '·'
+            | '।'
+            | '،'
+            | '۔'
+            | '؛'
+            | '٪'
+    )
+}
+
+/// spaCy's LIST_QUOTES.
+fn is_quote(c: char) -> bool {
+    matches!(
+        c,
+        '\'' | '"'
+            | '”'
+            | '“'
+            | '`'
+            | '‘'
+            | '´'
+            | '’'
+            | '‚'
+            | ','
+            | '„'
+            | '»'
+            | '«'
+            | '「'
+            | '」'
+            | '『'
+            | '』'
+            | '（'
+            | '）'
+            | '〔'
+            | '〕'
+            | '【'
+            | '】'
+            | '《'
+            | '》'
+            | '〈'
+            | '〉'
+            | '\u{2329}'
+            | '\u{232a}'
+            | '⟦'
+            | '⟧'
+    )
+}
+
+fn is_currency_char(c: char) -> bool {
+    matches!(
+        c,
+        '$' | '£' | '€' | '¥' | '฿' | '﷼' | '\u{20a0}'..='\u{20bf}'
+    )
+}
+
+/// spaCy's ALPHA class.
+fn is_alpha(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphabetic();
+    }
+    in_ranges(c, tables::SPACY_ALPHA)
+}
+/// spaCy's ALPHA_LOWER class.
+fn is_lower(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_lowercase();
+    }
+    in_ranges(c, tables::SPACY_ALPHA_LOWER)
+}
+/// spaCy's ALPHA_UPPER class.
+fn is_upper(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_uppercase();
+    }
+    in_ranges(c, tables::SPACY_ALPHA_UPPER)
+}
+
+/// The characters of the class `[0-9{ALPHA_LOWER}%²\-\+{PUNCT}(?:{QUOTES})]` that precede a
+/// suffix `.` in spaCy.
+fn before_suffix_dot(c: char) -> bool {
+    c.is_ascii_digit()
+        || is_lower(c)
+        || matches!(c, '%' | '²' | '-' | '+' | '|' | '(' | '?' | ':' | ')')
+        || is_list_punct(c)
+        || is_quote(c)
+}
+
+const UNITS: &[&str] = &[
+    "km",
+    "km²",
+    "km³",
+    "m",
+    "m²",
+    "m³",
+    "dm",
+    "dm²",
+    "dm³",
+    "cm",
+    "cm²",
+    "cm³",
+    "mm",
+    "mm²",
+    "mm³",
+    "ha",
+    "µm",
+    "nm",
+    "yd",
+    "in",
+    "ft",
+    "kg",
+    "g",
+    "mg",
+    "µg",
+    "t",
+    "lb",
+    "oz",
+    "m/s",
+    "km/h",
+    "kmh",
+    "mph",
+    "hPa",
+    "Pa",
+    "mbar",
+    "mb",
+    "MB",
+    "kb",
+    "KB",
+    "gb",
+    "GB",
+    "tb",
+    "TB",
+    "T",
+    "G",
+    "M",
+    "K",
+    "%",
+    "км",
+    "км²",
+    "км³",
+    "м",
+    "м²",
+    "м³",
+    "дм",
+    "дм²",
+    "дм³",
+    "см",
+    "см²",
+    "см³",
+    "мм",
+    "мм²",
+    "мм³",
+    "нм",
+    "кг",
+    "г",
+    "мг",
+    "м/с",
+    "км/ч",
+    "кПа",
+    "Па",
+    "мбар",
+    "Кб",
+    "КБ",
+    "кб",
+    "Мб",
+    "МБ",
+    "мб",
+    "Гб",
+    "ГБ",
+    "гб",
+    "Тб",
+    "ТБ",
+    "тбكم",
+    "كم²",
+    "كم³",
+    "م",
+    "م²",
+    "م³",
+    "سم",
+    "سم²",
+    "سم³",
+    "مم",
+    "مم²",
+    "مم³",
+    "كم",
+    "غرام",
+    "جرام",
+    "جم",
+    "كغ",
+    "ملغ",
+    "كوب",
+    "اكواب",
+];
+const CURRENCIES: &[&str] = &["US$", "C$", "A$"];
+
+/// Length in bytes of spaCy's prefix at the start of `s` (0 if none).
+fn find_prefix(s: &str) -> usize {
+    let mut it = s.chars();
+    let Some(c) = it.next() else { return 0 };
+    if c == '+' {
+        return match it.next() {
+            Some(d) if d.is_ascii_digit() => 0,
+            _ => 1,
+        };
+    }
+    if c == '.' {
+        let n = s.bytes().take_while(|&b| b == b'.').count();
+        return if n >= 2 { n } else { 0 };
+    }
+    if matches!(c, '§' | '%' | '=' | '—' | '–')
+        || is_list_punct(c)
+        || is_quote(c)
+        || is_currency_char(c)
+        || is_icon(c)
+    {
+        return c.len_utf8();
+    }
+    for cur in CURRENCIES {
+        if s.starts_with(cur) {
+            return cur.len();
+        }
+    }
+    0
+}
+
+/// Whether `s[i..]` (to the end) is one of spaCy's suffixes, given the text before it.
+fn suffix_at(s: &str, i: usize) -> bool {
+    let rest = &s[i..];
+    let before = &s[..i];
+    let prev = before.chars().next_back();
+    let mut rc = rest.chars();
+    let first = rc.next().expect("non-empty");
+    let single = rc.next().is_none();
+    if single
+        && (is_list_punct(first) || is_quote(first) || is_icon(first) || matches!(first, '—' | '–'))
+    {
+        return true;
+    }
+    if rest == "……" || (rest.len() >= 2 && rest.bytes().all(|b| b == b'.')) {
+        return true;
+    }
+    if matches!(rest, "'s" | "'S" | "’s" | "’S") {
+        return true;
+    }
+    let prev_digit = prev.is_some_and(|p| p.is_ascii_digit());
+    if rest == "+" && prev_digit {
+        return true;
+    }
+    if rest == "." {
+        let mut b = before.chars().rev();
+        let p1 = b.next();
+        let p2 = b.next();
+        if let (Some(x), Some('°')) = (p1, p2)
+            && matches!(x, 'F' | 'f' | 'C' | 'c' | 'K' | 'k')
+        {
+            return true;
+        }
+        if p1.is_some_and(before_suffix_dot) {
+            return true;
+        }
+        if let (Some(x), Some(y)) = (p1, p2)
+            && is_upper(x)
+            && is_upper(y)
+        {
+            return true;
+        }
+    }
+    if prev_digit
+        && ((single && is_currency_char(first))
+            || CURRENCIES.contains(&rest)
+            || UNITS.contains(&rest))
+    {
+        return true;
+    }
+    false
+}
+
+/// Length in bytes of spaCy's suffix at the end of `s` (leftmost match), 0 if none.
+fn find_suffix(s: &str) -> usize {
+    if s.is_empty() {
+        return 0;
+    }
+    // Candidates: the last 6 characters, and the start of a trailing run of dots.
+    let mut starts: Vec<usize> = s.char_indices().rev().take(6).map(|(i, _)| i).collect();
+    let dots = s.bytes().rev().take_while(|&b| b == b'.').count();
+    if dots >= 2 {
+        starts.push(s.len() - dots);
+    }
+    starts.sort_unstable();
+    starts.dedup();
+    for i in starts {
+        if suffix_at(s, i) {
+            return s.len() - i;
+        }
+    }
+    0
+}
+
+/// spaCy's infixes in `s`: (start, end) byte ranges, as `finditer` finds them.
+fn find_infixes(s: &str, out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    let chars: Vec<(usize, char)> = s.char_indices().collect();
+    let n = chars.len();
+    let end_of = |k: usize| if k < n { chars[k].0 } else { s.len() };
+    let mut k = 0;
+    while k < n {
+        let (pos, c) = chars[k];
+        let prev = if k > 0 { Some(chars[k - 1].1) } else { None };
+        let next = chars.get(k + 1).map(|x| x.1);
+        // 1. \.\.+
+        if c == '.' && next == Some('.') {
+            let mut j = k;
+            while j < n && chars[j].1 == '.' {
+                j += 1;
+            }
+            out.push((pos, end_of(j)));
+            k = j;
+            continue;
+        }
+        // 2. … and 3. icons
+        if c == '…' || is_icon(c) {
+            out.push((pos, end_of(k + 1)));
+            k += 1;
+            continue;
+        }
+        if let Some(p) = prev {
+            // 4. (?<=[0-9])[+\-\*^](?=[0-9-])
+            if p.is_ascii_digit()
+                && matches!(c, '+' | '-' | '*' | '^')
+                && next.is_some_and(|x| x.is_ascii_digit() || x == '-')
+            {
+                out.push((pos, end_of(k + 1)));
+                k += 1;
+                continue;
+            }
+            // 5. (?<=[{al}{q}])\.(?=[{au}{q}])
+            if c == '.'
+                && (is_lower(p) || is_quote(p))
+                && next.is_some_and(|x| is_upper(x) || is_quote(x))
+            {
+                out.push((pos, end_of(k + 1)));
+                k += 1;
+                continue;
+            }
+            // 6. (?<=[{a}]),(?=[{a}])
+            if c == ',' && is_alpha(p) && next.is_some_and(is_alpha) {
+                out.push((pos, end_of(k + 1)));
+                k += 1;
+                continue;
+            }
+            let p_alnum = is_alpha(p) || p.is_ascii_digit();
+            // 7. (?<=[{a}0-9])(?:-|–|—|--|---|——|~)(?=[{a}])
+            if p_alnum && matches!(c, '-' | '–' | '—' | '~') {
+                let after = |len: usize| chars.get(k + len).is_some_and(|x| is_alpha(x.1));
+                let run = |ch: char, len: usize| {
+                    (0..len).all(|d| chars.get(k + d).is_some_and(|x| x.1 == ch))
+                };
+                let mut matched = None;
+                for (ch, len) in [
+                    ('-', 1),
+                    ('–', 1),
+                    ('—', 1),
+                    ('-', 2),
+                    ('-', 3),
+                    ('—', 2),
+                    ('~', 1),
+                ] {
+                    if run(ch, len) && after(len) {
+                        matched = Some(len);
+                        break;
+                    }
+                }
+                if let Some(len) = matched {
+                    out.push((pos, end_of(k + len)));
+                    k += len;
+                    continue;
+                }
+            }
+            // 8. (?<=[{a}0-9])[:<>=/](?=[{a}])
+            if p_alnum && matches!(c, ':' | '<' | '>' | '=' | '/') && next.is_some_and(is_alpha) {
+                out.push((pos, end_of(k + 1)));
+                k += 1;
+                continue;
+            }
+        }
+        k += 1;
+    }
+}
+
+static URL: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(concat!(
+        r"^(?:(?:[\w\+\-\.]{2,})://)?",
+        r"(?:\S+(?::\S*)?@)?",
+        r"(?:",
+        r"(?:[1-9]\d?|1\d\d|2[01]\d|22[0-3])",
+        r"(?:\.(?:1?\d{1,2}|2[0-4]\d|25[0-5])){2}",
+        r"(?:\.(?:[1-9]\d?|1\d\d|2[0-4]\d|25[0-4]))",
+        r"|",
+        r"(?:(?:[A-Za-z0-9\x{a1}-\x{ffff}][A-Za-z0-9\x{a1}-\x{ffff}_-]{0,62})?[A-Za-z0-9\x{a1}-\x{ffff}]\.)+",
+        r"(?:[\p{Ll}\p{Lo}]{2,63})",
+        r")",
+        r"(?::\d{2,5})?",
+        r"(?:[/?#]\S*)?$",
+    ))
+    .expect("valid URL pattern")
+});
+
+fn url_match(s: &str) -> bool {
+    s.contains('.') && URL.is_match(s)
+}
+
+/// Emit the tokens of one whitespace-free chunk.
+fn tokenize_chunk<'a>(
+    chunk: &'a str,
+    emit: &mut impl FnMut(&'a str),
+    infix_buf: &mut Vec<(usize, usize)>,
+    with_specials: bool,
+) {
+    let special = |s: &str| if with_specials { special(s) } else { None };
+    fn emit_special<'a>(s: &'a str, pieces: &[&str], emit: &mut impl FnMut(&'a str)) {
+        let mut at = 0;
+        for p in pieces {
+            let end = (at + p.len()).min(s.len());
+            if s.is_char_boundary(end) && end > at {
+                emit(&s[at..end]);
+            }
+            at = end;
+        }
+        if at < s.len() {
+            emit(&s[at..]);
+        }
+    }
+    if let Some(p) = special(chunk) {
+        emit_special(chunk, p, emit);
+        return;
+    }
+    // Fast path: plain words (only letters, or only digits) are one token.
+    if chunk.chars().all(|c| c.is_alphabetic()) || chunk.bytes().all(|b| b.is_ascii_digit()) {
+        emit(chunk);
+        return;
+    }
+    let mut s = chunk;
+    let mut prefixes: Vec<&'a str> = Vec::new();
+    let mut suffixes: Vec<&'a str> = Vec::new();
+    let mut last_size = usize::MAX;
+    while !s.is_empty() && s.len() != last_size {
+        if special(s).is_some() {
+            break;
+        }
+        last_size = s.len();
+        let pre_len = find_prefix(s);
+        if pre_len != 0 {
+            let minus_pre = &s[pre_len..];
+            if !minus_pre.is_empty() && special(minus_pre).is_some() {
+                prefixes.push(&s[..pre_len]);
+                s = minus_pre;
+                break;
+            }
+        }
+        let suf_len = find_suffix(&s[pre_len..]);
+        if suf_len != 0 {
+            let minus_suf = &s[..s.len() - suf_len];
+            if !minus_suf.is_empty() && special(minus_suf).is_some() {
+                suffixes.push(&s[s.len() - suf_len..]);
+                s = minus_suf;
+                break;
+            }
+        }
+        if pre_len != 0 && suf_len != 0 && pre_len + suf_len <= s.len() {
+            prefixes.push(&s[..pre_len]);
+            suffixes.push(&s[s.len() - suf_len..]);
+            s = &s[pre_len..s.len() - suf_len];
+        } else if pre_len != 0 {
+            prefixes.push(&s[..pre_len]);
+            s = &s[pre_len..];
+        } else if suf_len != 0 {
+            suffixes.push(&s[s.len() - suf_len..]);
+            s = &s[..s.len() - suf_len];
+        }
+        if !s.is_empty() && special(s).is_some() {
+            break;
+        }
+    }
+    for p in prefixes {
+        emit(p);
+    }
+    if !s.is_empty() {
+        if let Some(p) = special(s) {
+            emit_special(s, p, emit);
+        } else if url_match(s) {
+            emit(s);
+        } else {
+            find_infixes(s, infix_buf);
+            if infix_buf.is_empty() {
+                emit(s);
+            } else {
+                let mut start = 0;
+                for &(a, b) in infix_buf.iter() {
+                    if a == 0 {
+                        continue;
+                    }
+                    if a != start {
+                        emit(&s[start..a]);
+                    }
+                    if a != b {
+                        emit(&s[a..b]);
+                    }
+                    start = b;
+                }
+                if start < s.len() {
+                    emit(&s[start..]);
+                }
+            }
+        }
+    }
+    for sfx in suffixes.into_iter().rev() {
+        emit(sfx);
+    }
+}
+
+/// One token: its byte range in the text and whether it is a whitespace token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tok {
+    pub start: usize,
+    pub end: usize,
+    pub space: bool,
+}
+
+/// spaCy's `_tokenize_affixes`: whitespace split, then affixes, specials (when asked) and
+/// infixes per chunk.
+fn tokenize_affixes(text: &str, with_specials: bool, out: &mut Vec<Tok>) {
+    out.clear();
+    let base = text.as_ptr() as usize;
+    let mut infix_buf = Vec::new();
+    let push_chunk = |span: &str, out: &mut Vec<Tok>, infix_buf: &mut Vec<(usize, usize)>| {
+        tokenize_chunk(
+            span,
+            &mut |t: &str| {
+                let start = t.as_ptr() as usize - base;
+                out.push(Tok {
+                    start,
+                    end: start + t.len(),
+                    space: false,
+                });
+            },
+            infix_buf,
+            with_specials,
+        );
+    };
+    let mut start = 0;
+    let mut in_ws: Option<bool> = None;
+    for (i, c) in text.char_indices() {
+        let ws = py_isspace(c);
+        match in_ws {
+            None => in_ws = Some(ws),
+            Some(prev) if prev != ws => {
+                if start < i {
+                    if prev {
+                        out.push(Tok {
+                            start,
+                            end: i,
+                            space: true,
+                        });
+                    } else {
+                        push_chunk(&text[start..i], out, &mut infix_buf);
+                    }
+                }
+                start = if c == ' ' { i + 1 } else { i };
+                in_ws = Some(ws);
+            }
+            _ => {}
+        }
+    }
+    if start < text.len() {
+        if in_ws == Some(true) {
+            out.push(Tok {
+                start,
+                end: text.len(),
+                space: true,
+            });
+        } else {
+            push_chunk(&text[start..], out, &mut infix_buf);
+        }
+    }
+}
+
+/// The special cases spaCy re-applies after tokenizing (those containing affixes): for
+/// each, its affix-only tokens, indexed by the first token.
+struct Matcher {
+    by_first: HashMap<&'static str, Vec<(Vec<&'static str>, &'static str)>, Fast>,
+    /// (first byte, length) pairs of the first tokens, to skip most lookups.
+    seen: Vec<bool>,
+}
+
+static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
+    let mut by_first: HashMap<&'static str, Vec<(Vec<&'static str>, &'static str)>, Fast> =
+        HashMap::with_hasher(Fast::new());
+    let mut buf = Vec::new();
+    let mut ib = Vec::new();
+    for &(key, _) in tables::SPACY_EXCEPTIONS {
+        find_infixes(key, &mut ib);
+        let affixed =
+            find_prefix(key) != 0 || find_suffix(key) != 0 || !ib.is_empty() || key.contains(' ');
+        if !affixed {
+            continue;
+        }
+        tokenize_affixes(key, false, &mut buf);
+        let toks: Vec<&'static str> = buf.iter().map(|t| &key[t.start..t.end]).collect();
+        // A one-token pattern replaces a token by itself (the special case is that token):
+        // nothing to do.
+        if toks.len() < 2 || toks.concat() != key {
+            continue;
+        }
+        by_first.entry(toks[0]).or_default().push((toks, key));
+    }
+    let mut seen = vec![false; 256 * (MAX_KEY + 1)];
+    for k in by_first.keys() {
+        seen[k.as_bytes()[0] as usize * (MAX_KEY + 1) + k.len().min(MAX_KEY)] = true;
+    }
+    Matcher { by_first, seen }
+});
+
+/// spaCy's `_apply_special_cases`: find token runs that spell a special case (without
+/// whitespace between them) and replace them by the special case's tokens.
+fn apply_special_cases(text: &str, toks: &mut Vec<Tok>) {
+    let m = &*MATCHER;
+    // (start token, length)
+    let mut matches: Vec<(usize, usize)> = Vec::new();
+    for i in 0..toks.len() {
+        // Patterns have two or more tokens and no whitespace tokens. (A pattern may match
+        // across a single space: such a match changes nothing, but it covers its tokens
+        // against other matches, as in spaCy.)
+        if i + 1 >= toks.len() || toks[i].space {
+            continue;
+        }
+        let first = text.as_bytes()[toks[i].start] as usize;
+        if !m.seen[first * (MAX_KEY + 1) + (toks[i].end - toks[i].start).min(MAX_KEY)] {
+            continue;
+        }
+        let Some(cands) = m.by_first.get(&text[toks[i].start..toks[i].end]) else {
+            continue;
+        };
+        for (pat, _) in cands {
+            if i + pat.len() <= toks.len()
+                && pat
+                    .iter()
+                    .enumerate()
+                    .all(|(k, p)| &text[toks[i + k].start..toks[i + k].end] == *p)
+            {
+                matches.push((i, pat.len()));
+            }
+        }
+    }
+    if matches.is_empty() {
+        return;
+    }
+    // Longest first, then leftmost; a span is kept when its first and last tokens are
+    // not yet covered.
+    matches.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    matches.dedup();
+    let mut seen = vec![false; toks.len()];
+    let mut kept: Vec<(usize, usize)> = Vec::new();
+    for (s, l) in matches {
+        if !seen[s] && !seen[s + l - 1] {
+            kept.push((s, l));
+        }
+        for x in &mut seen[s..s + l] {
+            *x = true;
+        }
+    }
+    kept.sort_unstable();
+    let mut out = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    let mut k = 0;
+    while i < toks.len() {
+        if k < kept.len() && kept[k].0 == i {
+            let (s, l) = kept[k];
+            k += 1;
+            let a = toks[s].start;
+            let b = toks[s + l - 1].end;
+            if let Some(pieces) = special(&text[a..b]) {
+                let mut at = a;
+                for p in pieces {
+                    let end = (at + p.len()).min(b);
+                    if end > at && text.is_char_boundary(end) {
+                        out.push(Tok {
+                            start: at,
+                            end,
+                            space: text[at..end].chars().all(py_isspace),
+                        });
+                    }
+                    at = end;
+                }
+            } else {
+                out.extend_from_slice(&toks[s..s + l]);
+            }
+            i = s + l;
+        } else {
+            out.push(toks[i]);
+            i += 1;
+        }
+    }
+    *toks = out;
+}
+
+/// Every token spaCy's blank English pipeline makes of `text`, whitespace tokens included.
+pub fn tokenize(text: &str, out: &mut Vec<Tok>) {
+    tokenize_affixes(text, true, out);
+    apply_special_cases(text, out);
+}
+
+/// datatrove's `split_into_words(text, "en")`: spaCy's tokens, stripped, empty ones removed.
+pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
+    let mut toks = Vec::with_capacity(text.len() / 4);
+    tokenize(text, &mut toks);
+    out.clear();
+    // Non-space tokens hold no whitespace: strip() is the identity on them.
+    out.extend(
+        toks.iter()
+            .filter(|t| !t.space)
+            .map(|t| &text[t.start..t.end]),
+    );
+}
+
+/// The number of sentences spaCy's sentencizer finds in `text` (datatrove's
+/// `len(split_into_sentences(text))`).
+pub fn count_sentences(text: &str) -> usize {
+    let mut toks = Vec::new();
+    tokenize(text, &mut toks);
+    // datatrove zips the sentence ends with their starts: an empty text is one sentence.
+    if toks.is_empty() {
+        return 1;
+    }
+    let mut starts = 1usize;
+    let mut seen_period = false;
+    for t in &toks {
+        let s = &text[t.start..t.end];
+        let in_punct = !t.space && tables::SENT_PUNCT.contains(&s);
+        let is_punct = !t.space && s.chars().all(is_unicode_punct);
+        if seen_period && !is_punct && !in_punct {
+            starts += 1;
+            seen_period = false;
+        } else if in_punct {
+            seen_period = true;
+        }
+    }
+    starts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<&str> {
+        let mut v = Vec::new();
+        split_words(s, &mut v);
+        v
+    }
+
+    #[test]
+    fn splits_like_spacy() {
+        // Expected outputs are spaCy 3.8's (spacy.blank("en")).
+        assert_eq!(words("Hello, world!"), ["Hello", ",", "world", "!"]);
+        assert_eq!(words("I don't know."), ["I", "do", "n't", "know", "."]);
+        assert_eq!(words("(e.g. this)"), ["(", "e.g.", "this", ")"]);
+        assert_eq!(
+            words("see os.path.join()"),
+            ["see", "os.path.join", "(", ")"]
+        );
+        assert_eq!(
+            words("well-known 10km $5"),
+            ["well", "-", "known", "10", "km", "$", "5"]
+        );
+        assert_eq!(words("wait... what"), ["wait", "...", "what"]);
+        assert_eq!(words("a/b x:y"), ["a", "/", "b", "x", ":", "y"]);
+        assert_eq!(
+            words("https://docs.python.org/3/ ok"),
+            ["https://docs.python.org/3/", "ok"]
+        );
+        assert_eq!(words("John's end.Next"), ["John", "'s", "end", ".", "Next"]);
+        assert_eq!(words("  \n a  b"), ["a", "b"]);
+    }
+
+    #[test]
+    fn python_lines() {
+        assert_eq!(
+            py_splitlines("a\nb\r\nc\rd\u{2028}e\n"),
+            ["a", "b", "c", "d", "e"]
+        );
+        assert_eq!(py_splitlines(""), Vec::<&str>::new());
+        assert_eq!(py_splitlines("\n\n"), ["", ""]);
+    }
+
+    #[test]
+    fn sentences() {
+        assert_eq!(count_sentences("One. Two! Three?"), 3);
+        assert_eq!(count_sentences("No end here"), 1);
+        assert_eq!(count_sentences("Ends with dots... next"), 1);
+        assert_eq!(count_sentences("A. B"), 1);
+        assert_eq!(count_sentences("One. Two"), 2);
+        assert_eq!(count_sentences(""), 1);
+    }
+}
