@@ -7,7 +7,7 @@ fn demo_reruns_only_what_changed() {
     let tmp = demo_copy();
     let dir = tmp.path();
     let first = run_ok(&["run", "pipelines/demo.toml"], dir);
-    for stage in ["docs", "code", "mix", "export"] {
+    for stage in ["docs", "code", "mix", "export", "tokens"] {
         assert!(first.contains(&format!("{stage} (")), "{first}");
     }
     assert!(first.contains("outputs of pipeline `demo`"), "{first}");
@@ -24,9 +24,9 @@ fn demo_reruns_only_what_changed() {
     assert_eq!(exported as u64, mix["rows"].as_u64().unwrap());
 
     let second = run_ok(&["run", "pipelines/demo.toml"], dir);
-    assert_eq!(second.matches("skipped, up to date").count(), 4, "{second}");
+    assert_eq!(second.matches("skipped, up to date").count(), 5, "{second}");
     let plan = run_ok(&["plan", "pipelines/demo.toml"], dir);
-    assert_eq!(plan.matches("skip").count(), 4, "{plan}");
+    assert_eq!(plan.matches("skip").count(), 5, "{plan}");
 
     // Change the mix's threshold: docs and code stay, mix and export rerun.
     let path = dir.join("pipelines/demo.toml");
@@ -45,10 +45,14 @@ fn demo_reruns_only_what_changed() {
     assert!(plan.contains("run     export (write)"), "{plan}");
     let third = run_ok(&["run", "pipelines/demo.toml"], dir);
     assert_eq!(third.matches("skipped, up to date").count(), 2, "{third}");
-    assert!(third.contains("[1/4] docs (read): skipped"), "{third}");
-    assert!(third.contains("[2/4] code (read): skipped"), "{third}");
-    assert!(third.contains("[3/4] mix (sql): running"), "{third}");
-    assert!(third.contains("[4/4] export (write): running"), "{third}");
+    assert!(third.contains("[1/5] docs (read): skipped"), "{third}");
+    assert!(third.contains("[2/5] code (read): skipped"), "{third}");
+    assert!(third.contains("[3/5] mix (sql): running"), "{third}");
+    assert!(third.contains("[4/5] export (write): running"), "{third}");
+    assert!(
+        third.contains("[5/5] tokens (tokenize): running"),
+        "{third}"
+    );
     let mix2 = manifest(&work.join("mix"));
     assert!(mix2["rows"].as_u64() < mix["rows"].as_u64());
 

@@ -39,7 +39,11 @@ pub fn demo_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("pipelines");
     std::fs::create_dir_all(p.join("demo-data")).unwrap();
-    for f in ["python-docs.jsonl.zst", "cpython-stdlib.jsonl.zst"] {
+    for f in [
+        "python-docs.jsonl.zst",
+        "cpython-stdlib.jsonl.zst",
+        "gpt2-tokenizer.json",
+    ] {
         std::fs::copy(
             repo().join("pipelines/demo-data").join(f),
             p.join("demo-data").join(f),

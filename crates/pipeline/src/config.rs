@@ -5,6 +5,7 @@ use primer_core::{BuildContext, Stage};
 use crate::graph::BrokenStage;
 use primer_io::{ReadConfig, WriteConfig};
 use primer_sql::SqlConfig;
+use primer_tokenize::TokenizeConfig;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -101,6 +102,7 @@ stage_kinds! {
     read => Read(ReadConfig),
     sql => Sql(SqlConfig),
     write => Write(WriteConfig),
+    tokenize => Tokenize(TokenizeConfig),
 }
 
 fn kinds_list() -> String {
@@ -122,6 +124,7 @@ impl StageOp {
             StageOp::Read(c) => Box::new(c.build(ctx)?),
             StageOp::Sql(c) => Box::new(c.build(ctx, inputs)?),
             StageOp::Write(c) => Box::new(c.build(ctx)?),
+            StageOp::Tokenize(c) => Box::new(c.build(ctx)?),
         })
     }
 
@@ -420,7 +423,7 @@ mod tests {
         let e = errors("[pipeline]\nname = \"t\"\n[stages.x.sqll]\nquery = \"SELECT 1\"\n");
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(
-            e[0].starts_with("p.toml:3:11: stage `x`: unknown field `sqll`, expected one of `inputs`, `read`, `sql`, `write`"),
+            e[0].starts_with("p.toml:3:11: stage `x`: unknown field `sqll`, expected one of `inputs`, `read`, `sql`, `write`, `tokenize`"),
             "{e:?}"
         );
     }
@@ -429,7 +432,9 @@ mod tests {
     fn a_stage_needs_exactly_one_kind() {
         let e = errors("[pipeline]\nname = \"t\"\n[stages.x]\ninputs = []\n");
         assert!(
-            e[0].contains("stage `x`: no stage kind: add one of `read`, `sql`, `write`"),
+            e[0].contains(
+                "stage `x`: no stage kind: add one of `read`, `sql`, `write`, `tokenize`"
+            ),
             "{e:?}"
         );
         let e = errors(

@@ -26,6 +26,8 @@ pub use config::{
 };
 pub use shards::{ShardsManifest, TokenWidth};
 pub use stage::tokens_schema;
+/// The `tokenizers` crate, for decoding shards (`primer shards inspect`).
+pub use tokenizers;
 
 #[cfg(test)]
 mod tests;

@@ -606,3 +606,22 @@ mod props {
         }
     }
 }
+
+/// The demo's tokenizer is the shared GPT-2 tokenizer.json, whitespace removed.
+#[test]
+fn demo_tokenizer_is_the_shared_gpt2_json() {
+    let read = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(
+            &std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+        )
+        .unwrap()
+    };
+    let demo = read(PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../pipelines/demo-data/gpt2-tokenizer.json"
+    )));
+    assert_eq!(
+        demo,
+        read(shared_data().join("tokenizers/gpt2/tokenizer.json"))
+    );
+}
