@@ -62,6 +62,11 @@ pub struct TokenizeConfig {
     /// The shuffle's seed. Default 0.
     #[serde(default)]
     pub seed: u64,
+    /// Encode GPT-2-style byte-level BPE tokenizers (GPT-2, r50k-like files) with primer's
+    /// own encoder, which gives the same ids as `tokenizers` (tested on real text) several
+    /// times faster; other tokenizers always use `tokenizers`. Default true.
+    #[serde(default = "default_true")]
+    pub fast_bpe: bool,
 }
 
 /// A shard file format.
@@ -124,6 +129,8 @@ pub struct Tokenize {
     pub(crate) bos: Option<(u32, String)>,
     pub(crate) width: TokenWidth,
     pub(crate) formats: Vec<ShardFormat>,
+    /// primer's byte-level BPE encoder, when the tokenizer is one it reproduces.
+    pub(crate) fast: Option<crate::fastbpe::FastBpe>,
 }
 
 /// Load a `tokenizer.json`, with messages that say what is wrong with the file.
@@ -218,7 +225,13 @@ impl TokenizeConfig {
         }
         let tokenizer_path = ctx.resolve(&self.tokenizer);
         let (tokenizer, bytes) = load_tokenizer(&tokenizer_path)?;
-        let vocab_size = tokenizer.get_vocab_size(true);
+        // Ids run from 0 to the largest one (the count can be lower when ids have gaps).
+        let vocab_size = tokenizer
+            .get_vocab(true)
+            .values()
+            .max()
+            .map_or(0, |m| *m as usize + 1)
+            .max(tokenizer.get_vocab_size(true));
         let eos = if self.eos == "auto" && self.eos_id.is_none() {
             special_token(&tokenizer, "eos", "auto", None, &EOS_CANDIDATES)?
         } else {
@@ -230,6 +243,13 @@ impl TokenizeConfig {
             ));
         }
         let bos = special_token(&tokenizer, "bos", &self.bos, self.bos_id, &[])?;
+        let fast = if self.fast_bpe {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|j| crate::fastbpe::FastBpe::from_json(&j))
+        } else {
+            None
+        };
         let mut formats = self.formats.clone();
         formats.sort();
         formats.dedup();
@@ -244,6 +264,7 @@ impl TokenizeConfig {
             bos,
             width: TokenWidth::for_vocab(vocab_size),
             formats,
+            fast,
         })
     }
 }

@@ -17,6 +17,7 @@
 //! count. [`reader`] reads shards back and checks every header, offset and count.
 
 mod config;
+pub mod fastbpe;
 pub mod reader;
 pub mod shards;
 mod stage;

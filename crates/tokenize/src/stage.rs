@@ -74,11 +74,21 @@ enum Encoded {
 impl Tokenize {
     /// The token ids of one document: BOS, the text's tokens, EOS.
     pub fn encode(&self, text: &str) -> std::result::Result<Vec<u32>, String> {
-        let enc = self
-            .tokenizer
-            .encode_fast(text, false)
-            .map_err(|e| e.to_string())?;
-        let ids = enc.get_ids();
+        let fast;
+        let enc;
+        let ids: &[u32] = match &self.fast {
+            Some(f) => {
+                fast = f.encode(text)?;
+                &fast
+            }
+            None => {
+                enc = self
+                    .tokenizer
+                    .encode_fast(text, false)
+                    .map_err(|e| e.to_string())?;
+                enc.get_ids()
+            }
+        };
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -510,6 +520,15 @@ impl Stage for Tokenize {
             self.tokenizer_path.display().to_string().into(),
         );
         m.insert("vocab_size".into(), self.vocab_size.into());
+        m.insert(
+            "encoder".into(),
+            if self.fast.is_some() {
+                "primer byte-level BPE (same ids as tokenizers)"
+            } else {
+                "tokenizers"
+            }
+            .into(),
+        );
         m.insert(
             "dtype".into(),
             match self.width {

@@ -625,3 +625,57 @@ fn demo_tokenizer_is_the_shared_gpt2_json() {
         read(shared_data().join("tokenizers/gpt2/tokenizer.json"))
     );
 }
+
+/// primer's byte-level BPE encoder gives exactly the ids of `tokenizers` (encode without
+/// special-token templates) on real text: documentation pages in 26 languages, Python
+/// source, kernel documentation, and edge cases (special-token text, odd whitespace,
+/// scripts without spaces, long runs).
+#[test]
+fn fast_bpe_equals_tokenizers_on_real_text() {
+    use rayon::prelude::*;
+    let path = shared_data().join("tokenizers/gpt2/tokenizer.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let fast = crate::fastbpe::FastBpe::from_json(&json).expect("GPT-2 takes the fast path");
+    let hf = tokenizers::Tokenizer::from_file(&path).unwrap();
+    let mut texts: Vec<(String, String)> = Vec::new();
+    texts.extend(corpus_docs("docs-pages-extracted.jsonl.zst", 1200));
+    texts.extend(corpus_docs("cpython-stdlib-9-versions.jsonl.zst", 300));
+    texts.extend(corpus_docs("linux-kernel-docs-rst.jsonl.zst", 300));
+    for (i, t) in [
+        "",
+        "<|endoftext|>",
+        "a<|endoftext|>b <|endoftext|><|endoftext|> c<|endoftext",
+        "  leading spaces\n\n\t trailing   \n",
+        "emoji 🤗🤗 and 中文没有空格的句子 and e\u{301} combining, Ünïcödé",
+        "it's we've THEY'LL I'm you'd 's 't",
+        "\u{0}\u{1f}\u{7f} control\r\n",
+        &"x".repeat(3000),
+        &"ab ".repeat(200),
+        "1234567890 3.14159 1e10 0x1F",
+    ]
+    .iter()
+    .enumerate()
+    {
+        texts.push((format!("edge-{i}"), t.to_string()));
+    }
+    let tokens: usize = texts
+        .par_iter()
+        .map(|(id, t)| {
+            let want = hf.encode(t.as_str(), false).unwrap().get_ids().to_vec();
+            assert_eq!(fast.encode(t).unwrap(), want, "document {id}");
+            // Twice: the second time from the cache.
+            assert_eq!(fast.encode(t).unwrap(), want, "document {id}, cached");
+            want.len()
+        })
+        .sum();
+    assert!(tokens > 3_000_000, "{tokens} tokens compared");
+    // Tokenizers it does not reproduce take the tokenizers path.
+    let qwen: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(shared_data().join("tokenizers/qwen3/tokenizer.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(crate::fastbpe::FastBpe::from_json(&qwen).is_none());
+    let mut prefixed = json.clone();
+    prefixed["pre_tokenizer"]["add_prefix_space"] = true.into();
+    assert!(crate::fastbpe::FastBpe::from_json(&prefixed).is_none());
+}
