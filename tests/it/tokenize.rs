@@ -105,6 +105,8 @@ output = "shards"
 shard_tokens = 1000000
 validation_fraction = 0.01
 seed = 5
+# The tokenizers path (slower than the fast one): the kill must land mid-run.
+fast_bpe = false
 "#,
             tok.display().to_string()
         ),
@@ -116,7 +118,7 @@ seed = 5
 /// and the shards equal an uninterrupted run's byte for byte.
 #[test]
 fn killed_tokenize_resumes_to_identical_shards() {
-    const FILES: usize = 10;
+    const FILES: usize = 12;
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     make_inputs(a.path(), FILES);
