@@ -14,6 +14,8 @@ use clap::{Parser, Subcommand};
 use primer_core::{Dataset, Manifest, PartReader};
 use primer_pipeline::{Pipeline, PlanStatus, RunOptions, Shard, StageOutcome};
 
+mod shards;
+
 #[derive(Parser)]
 #[command(
     name = "primer",
@@ -78,6 +80,30 @@ enum Command {
         /// How many sample rows to show.
         #[arg(long, default_value_t = 3)]
         rows: usize,
+    },
+    /// Token shards written by a `tokenize` stage.
+    Shards {
+        #[command(subcommand)]
+        command: ShardsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ShardsCommand {
+    /// Read shards back: check every header, offset and count (against manifest.json),
+    /// print the counts and decode the first documents.
+    Inspect {
+        /// A shards directory (with manifest.json), a Megatron `.idx`/`.bin` or an llm.c `.bin`.
+        path: PathBuf,
+        /// How many documents to decode.
+        #[arg(long, default_value_t = 3)]
+        docs: usize,
+        /// Characters of each decoded document to show.
+        #[arg(long, default_value_t = 200)]
+        chars: usize,
+        /// The tokenizer.json to decode with. Default: the one manifest.json names.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
     },
 }
 
@@ -248,6 +274,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             inspect(&path, rows)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Shards {
+            command:
+                ShardsCommand::Inspect {
+                    path,
+                    docs,
+                    chars,
+                    tokenizer,
+                },
+        } => {
+            shards::inspect(&path, docs, chars, tokenizer.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -280,7 +318,19 @@ fn print_outputs(p: &Pipeline, summary: &primer_pipeline::RunSummary) {
         let dir = p.dataset_dir(id);
         let line = match outcome {
             StageOutcome::Skipped { manifest } | StageOutcome::Ran { manifest, .. } => {
+                let shards_to = manifest.notes.get("shards_to").and_then(|v| v.as_str());
                 match manifest.notes.get("exported_to").and_then(|v| v.as_str()) {
+                    None if shards_to.is_some() => format!(
+                        "{id}: {} tokens of {} documents in {} shard(s) in {}",
+                        manifest.counters.get("tokens"),
+                        manifest.rows,
+                        manifest
+                            .notes
+                            .get("shards")
+                            .and_then(|v| v.as_u64())
+                            .unwrap_or(0),
+                        shards_to.unwrap_or_default()
+                    ),
                     Some(to) => format!(
                         "{id}: exported {} rows to {to}",
                         manifest.counters.get("rows_exported")

@@ -9,6 +9,7 @@ fn demo_reruns_only_what_changed() {
     let first = run_ok(&["run", "pipelines/demo.toml"], dir);
     for stage in [
         "docs", "code", "english", "quality", "redact", "mix", "exact", "near", "clean", "export",
+        "tokens",
     ] {
         assert!(first.contains(&format!("{stage} (")), "{first}");
     }
@@ -53,11 +54,11 @@ fn demo_reruns_only_what_changed() {
     let second = run_ok(&["run", "pipelines/demo.toml"], dir);
     assert_eq!(
         second.matches("skipped, up to date").count(),
-        10,
+        11,
         "{second}"
     );
     let plan = run_ok(&["plan", "pipelines/demo.toml"], dir);
-    assert_eq!(plan.matches("skip").count(), 10, "{plan}");
+    assert_eq!(plan.matches("skip").count(), 11, "{plan}");
 
     // Change the mix's threshold: docs and code stay, mix and export rerun.
     let path = dir.join("pipelines/demo.toml");
@@ -76,14 +77,18 @@ fn demo_reruns_only_what_changed() {
     assert!(plan.contains("run     export (write)"), "{plan}");
     let third = run_ok(&["run", "pipelines/demo.toml"], dir);
     assert_eq!(third.matches("skipped, up to date").count(), 5, "{third}");
-    assert!(third.contains("[1/10] docs (read): skipped"), "{third}");
-    assert!(third.contains("[2/10] code (read): skipped"), "{third}");
-    assert!(third.contains("[6/10] mix (sql): running"), "{third}");
+    assert!(third.contains("[1/11] docs (read): skipped"), "{third}");
+    assert!(third.contains("[2/11] code (read): skipped"), "{third}");
+    assert!(third.contains("[6/11] mix (sql): running"), "{third}");
     assert!(
-        third.contains("[8/10] near (minhash_dedupe): running"),
+        third.contains("[8/11] near (minhash_dedupe): running"),
         "{third}"
     );
-    assert!(third.contains("[10/10] export (write): running"), "{third}");
+    assert!(third.contains("[10/11] export (write): running"), "{third}");
+    assert!(
+        third.contains("[11/11] tokens (tokenize): running"),
+        "{third}"
+    );
     let mix2 = manifest(&work.join("mix"));
     assert!(mix2["rows"].as_u64() < mix["rows"].as_u64());
 

@@ -4,5 +4,6 @@ mod demo;
 mod filters;
 mod resume;
 mod sql;
+mod tokenize;
 mod util;
 mod validate;

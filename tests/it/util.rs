@@ -44,6 +44,7 @@ pub fn demo_copy() -> tempfile::TempDir {
         "cpython-stdlib.jsonl.zst",
         "HumanEval.jsonl.gz",
         "lid.176.ftz",
+        "gpt2-tokenizer.json",
     ] {
         std::fs::copy(
             repo().join("pipelines/demo-data").join(f),

@@ -156,6 +156,16 @@ impl StageDir {
         done
     }
 
+    /// Every part of the finished tasks in dataset order, when all `num_tasks` are done.
+    pub fn completed_parts(&self, num_tasks: usize) -> Option<Vec<PartInfo>> {
+        let done = self.completed(num_tasks);
+        (done.len() == num_tasks).then(|| {
+            done.values()
+                .flat_map(|r| r.parts.iter().cloned())
+                .collect()
+        })
+    }
+
     /// A writer for task `task`, after removing anything an interrupted attempt left.
     pub fn task_output(&self, task: usize) -> Result<TaskOutput> {
         remove_task_parts(&self.dir, task)?;

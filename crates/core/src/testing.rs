@@ -6,11 +6,12 @@ use std::sync::atomic::AtomicBool;
 use arrow::record_batch::RecordBatch;
 
 use crate::{
-    Dataset, InputSchema, Provenance, Result, Stage, StageDir, StageInfo, TaskContext, WriteOptions,
+    Dataset, FinishContext, InputSchema, Provenance, Result, Stage, StageDir, StageInfo,
+    TaskContext, WriteOptions,
 };
 
 /// Run every task of `stage` over `inputs` into a dataset at `dir`, reading inputs in
-/// batches of `batch_size` rows with two threads; return the dataset.
+/// batches of `batch_size` rows with two threads, then its finish step; return the dataset.
 pub fn run_stage(
     stage: &dyn Stage,
     inputs: &[Dataset],
@@ -86,6 +87,19 @@ pub fn run_stage_sharded(
         }
         start += len;
     }
+    let mut notes = stage.notes();
+    if let Some(parts) = sd.completed_parts(n) {
+        let ctx = FinishContext {
+            stage_id: "test",
+            inputs,
+            dir,
+            parts: &parts,
+            threads,
+            scratch_dir: &sd.scratch_dir(),
+            cancel: &cancel,
+        };
+        notes.extend(stage.finish(&ctx)?);
+    }
     let info = StageInfo {
         id: dir
             .file_name()
@@ -94,7 +108,7 @@ pub fn run_stage_sharded(
             .into_owned(),
         kind: stage.kind().into(),
     };
-    sd.finalize(info, Provenance::default(), n, 0, 0.0, stage.notes())?;
+    sd.finalize(info, Provenance::default(), n, 0, 0.0, notes)?;
     Dataset::open(dir)
 }
 

@@ -7,6 +7,7 @@ use primer_dedupe::{DecontaminateConfig, ExactDedupeConfig, MinhashDedupeConfig}
 use primer_filters::{FilterConfig, LanguageConfig, PiiConfig};
 use primer_io::{ReadConfig, WriteConfig};
 use primer_sql::SqlConfig;
+use primer_tokenize::TokenizeConfig;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -109,6 +110,7 @@ stage_kinds! {
     filter => Filter(FilterConfig),
     pii => Pii(PiiConfig),
     language => Language(LanguageConfig),
+    tokenize => Tokenize(TokenizeConfig),
 }
 
 fn kinds_list() -> String {
@@ -136,6 +138,7 @@ impl StageOp {
             StageOp::Filter(c) => Box::new(c.build(ctx)?),
             StageOp::Pii(c) => Box::new(c.build(ctx)?),
             StageOp::Language(c) => Box::new(c.build(ctx)?),
+            StageOp::Tokenize(c) => Box::new(c.build(ctx)?),
         })
     }
 
@@ -434,17 +437,22 @@ mod tests {
     fn unknown_stage_kind_names_the_kinds() {
         let e = errors("[pipeline]\nname = \"t\"\n[stages.x.sqll]\nquery = \"SELECT 1\"\n");
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(
-            e[0].starts_with("p.toml:3:11: stage `x`: unknown field `sqll`, expected one of `inputs`, `read`, `sql`, `write`"),
-            "{e:?}"
+        let want = format!(
+            "p.toml:3:11: stage `x`: unknown field `sqll`, expected one of `inputs`, {}",
+            kinds_list()
         );
+        assert!(e[0].starts_with(&want), "{e:?}");
+        assert!(want.contains("`read`, `sql`, `write`, "), "{want}");
     }
 
     #[test]
     fn a_stage_needs_exactly_one_kind() {
         let e = errors("[pipeline]\nname = \"t\"\n[stages.x]\ninputs = []\n");
         assert!(
-            e[0].contains("stage `x`: no stage kind: add one of `read`, `sql`, `write`"),
+            e[0].contains(&format!(
+                "stage `x`: no stage kind: add one of {}",
+                kinds_list()
+            )),
             "{e:?}"
         );
         let e = errors(

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use primer_core::{
-    BuildContext, Dataset, Error, InputSchema, Manifest, PROGRAM_VERSION, Provenance, Result,
-    Stage, StageDir, StageInfo, TaskContext, WriteOptions, hash_hex,
+    BuildContext, Dataset, Error, FinishContext, InputSchema, Manifest, PROGRAM_VERSION,
+    Provenance, Result, Stage, StageDir, StageInfo, TaskContext, WriteOptions, hash_hex,
 };
 use rayon::prelude::*;
 
@@ -563,6 +563,20 @@ fn run_stage(
         }
     }
     bar.finish_and_clear();
+    // The stage's global step, once every task (of every shard) is done.
+    let mut notes = stage.notes();
+    if let Some(parts) = sd.completed_parts(num_tasks) {
+        let ctx = FinishContext {
+            stage_id: &def.id,
+            inputs,
+            dir: &dir,
+            parts: &parts,
+            threads: opts.threads,
+            scratch_dir: &scratch,
+            cancel: &cancel,
+        };
+        notes.extend(pool.install(|| stage.finish(&ctx))?);
+    }
     let info = StageInfo {
         id: def.id.clone(),
         kind: def.op.kind().to_string(),
@@ -573,7 +587,7 @@ fn run_stage(
         num_tasks,
         reused as u64,
         started.elapsed().as_secs_f64(),
-        stage.notes(),
+        notes,
     )? {
         Some(m) => {
             let warnings = m.counters.get("warnings");

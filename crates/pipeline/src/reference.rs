@@ -42,7 +42,9 @@ fn section<T: JsonSchema>(out: &mut String, title: &str, intro: &str) {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .replace("\n\n", "<br>")
-                .replace('\n', " ");
+                .replace('\n', " ")
+                // A `|` (as in `<|endoftext|>`) would end the table cell, even in code.
+                .replace('|', "\\|");
             out.push_str(&format!(
                 "| `{name}` | {} | {default} | {meaning} |\n",
                 type_name(prop, root)
