@@ -26,7 +26,7 @@ pub use manifest::{MANIFEST_FILE, Manifest, PartInfo, Provenance, StageInfo};
 pub use schema::{
     DOCUMENTS_COLUMNS, FieldJson, SchemaJson, documents_schema, schema_from_json, schema_to_json,
 };
-pub use stage::{BuildContext, FinishContext, InputSchema, Stage, TaskContext};
+pub use stage::{BuildContext, InputSchema, Stage, TaskContext};
 pub use stage_dir::{StageDir, TaskOutput, TaskRecord, WriteOptions};
 
 /// The version of primer, recorded in every manifest and folded into every fingerprint.

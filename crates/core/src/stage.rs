@@ -35,6 +35,12 @@ pub struct TaskContext<'a> {
     pub batch_size: usize,
     /// Threads the stage may use inside one task (the executor's pool size).
     pub threads: usize,
+    /// The stage's dataset directory (no manifest yet).
+    pub dir: &'a std::path::Path,
+    /// Every part written by the tasks of earlier [`phases`](Stage::phases), in task order,
+    /// with paths relative to `dir`: what a global step (assembling shards from all
+    /// tokenized parts, say) reads. Empty in the first phase.
+    pub earlier_parts: &'a [PartInfo],
     /// Scratch space for the stage (spill files); removed when the stage completes.
     pub scratch_dir: &'a std::path::Path,
     pub cancel: &'a AtomicBool,
@@ -42,34 +48,6 @@ pub struct TaskContext<'a> {
 
 impl TaskContext<'_> {
     /// `Err(Cancelled)` once the run is being stopped; long loops call this per batch.
-    pub fn check_cancelled(&self) -> Result<()> {
-        if self.cancel.load(Ordering::Relaxed) {
-            Err(Error::Cancelled)
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// What a stage's [`finish`](Stage::finish) step sees: its inputs and its own output, whole.
-pub struct FinishContext<'a> {
-    pub stage_id: &'a str,
-    /// The input datasets, in the order the pipeline file lists them.
-    pub inputs: &'a [Dataset],
-    /// The stage's dataset directory (no manifest yet).
-    pub dir: &'a std::path::Path,
-    /// Every part of the stage's output, in dataset order (task by task); paths are
-    /// relative to `dir`.
-    pub parts: &'a [PartInfo],
-    /// Threads the step may use (the executor's pool size; rayon work runs in that pool).
-    pub threads: usize,
-    /// Scratch space (spill files); removed when the stage completes.
-    pub scratch_dir: &'a std::path::Path,
-    pub cancel: &'a AtomicBool,
-}
-
-impl FinishContext<'_> {
-    /// `Err(Cancelled)` once the run is being stopped.
     pub fn check_cancelled(&self) -> Result<()> {
         if self.cancel.load(Ordering::Relaxed) {
             Err(Error::Cancelled)
@@ -113,7 +91,7 @@ pub trait Stage: Send + Sync {
         Ok(vec![self.num_tasks(inputs)?])
     }
 
-    /// Run one task. Rows go to `out`; counters and warnings too.
+    /// Run one task. Rows go to `out`; counters, warnings and manifest notes too.
     fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()>;
 
     /// Side datasets the stage writes besides its output, with their schemas, given the
@@ -122,15 +100,6 @@ pub trait Stage: Send + Sync {
     /// a dataset of its own. Default none.
     fn side_outputs(&self, _output: &SchemaRef) -> Vec<(String, SchemaRef)> {
         Vec::new()
-    }
-
-    /// A global step that runs once, after every task is done and before the manifest is
-    /// written (for example assembling shuffled shards from all parts). It reads the
-    /// stage's finished parts; what it returns joins the manifest's `notes`. It runs again
-    /// in full when a run is killed during it, so it must write its files atomically and
-    /// may not change the parts. Default: nothing.
-    fn finish(&self, _ctx: &FinishContext) -> Result<serde_json::Map<String, serde_json::Value>> {
-        Ok(serde_json::Map::new())
     }
 
     /// Facts recorded in the manifest's `notes` (for example that text is modified).

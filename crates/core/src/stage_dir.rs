@@ -67,6 +67,9 @@ pub struct TaskRecord {
     /// Parts of side datasets, by side name (paths relative to the dataset directory).
     #[serde(default)]
     pub side_parts: BTreeMap<String, Vec<PartInfo>>,
+    /// Facts the task reported for the manifest's `notes` ([`TaskOutput::note`]).
+    #[serde(default)]
+    pub notes: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -267,6 +270,7 @@ impl StageDir {
         let mut warnings = Vec::new();
         for rec in done.values() {
             counters.merge(&rec.counters);
+            notes.extend(rec.notes.clone());
             parts.extend(rec.parts.iter().cloned());
             for w in &rec.warnings {
                 if warnings.len() < MAX_WARNINGS {
@@ -326,6 +330,7 @@ pub struct TaskOutput {
     started: std::time::Instant,
     on_rows: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     sides: BTreeMap<String, TaskOutput>,
+    notes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Remove what an interrupted attempt at `task` left in `dir`.
@@ -359,6 +364,7 @@ impl TaskOutput {
             started: std::time::Instant::now(),
             on_rows: None,
             sides: BTreeMap::new(),
+            notes: serde_json::Map::new(),
         }
     }
 
@@ -446,12 +452,19 @@ impl TaskOutput {
         lane.close_part()?;
         self.parts.append(&mut lane.parts);
         self.counters.merge(&lane.counters);
+        self.notes.append(&mut lane.notes);
         for w in lane.warnings {
             if self.warnings.len() < MAX_WARNINGS {
                 self.warnings.push(w);
             }
         }
         Ok(())
+    }
+
+    /// Record a fact for the dataset's manifest `notes` (where a global step put the
+    /// shards, say); notes of later tasks win over earlier ones with the same key.
+    pub fn note(&mut self, key: &str, value: serde_json::Value) {
+        self.notes.insert(key.to_string(), value);
     }
 
     /// Add `n` to the counter `name`.
@@ -554,6 +567,7 @@ impl TaskOutput {
         }
         Ok(TaskRecord {
             side_parts,
+            notes: std::mem::take(&mut self.notes),
             task: self.task,
             fingerprint: fingerprint.to_string(),
             parts: std::mem::take(&mut self.parts),

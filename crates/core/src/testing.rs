@@ -6,12 +6,11 @@ use std::sync::atomic::AtomicBool;
 use arrow::record_batch::RecordBatch;
 
 use crate::{
-    Dataset, FinishContext, InputSchema, Provenance, Result, Stage, StageDir, StageInfo,
-    TaskContext, WriteOptions,
+    Dataset, InputSchema, Provenance, Result, Stage, StageDir, StageInfo, TaskContext, WriteOptions,
 };
 
 /// Run every task of `stage` over `inputs` into a dataset at `dir`, reading inputs in
-/// batches of `batch_size` rows with two threads, then its finish step; return the dataset.
+/// batches of `batch_size` rows with two threads, phase by phase; return the dataset.
 pub fn run_stage(
     stage: &dyn Stage,
     inputs: &[Dataset],
@@ -71,12 +70,15 @@ pub fn run_stage_sharded(
         for shard in (0..shards.max(1)).rev() {
             sd = open()?;
             let scratch = sd.scratch_dir();
+            let earlier_parts = sd.completed_parts(start).unwrap_or_default();
             for t in (start..start + len).filter(|t| t % shards.max(1) == shard) {
                 let ctx = TaskContext {
                     stage_id: "test",
                     inputs,
                     batch_size,
                     threads,
+                    dir,
+                    earlier_parts: &earlier_parts,
                     scratch_dir: &scratch,
                     cancel: &cancel,
                 };
@@ -87,19 +89,7 @@ pub fn run_stage_sharded(
         }
         start += len;
     }
-    let mut notes = stage.notes();
-    if let Some(parts) = sd.completed_parts(n) {
-        let ctx = FinishContext {
-            stage_id: "test",
-            inputs,
-            dir,
-            parts: &parts,
-            threads,
-            scratch_dir: &sd.scratch_dir(),
-            cancel: &cancel,
-        };
-        notes.extend(stage.finish(&ctx)?);
-    }
+    let notes = stage.notes();
     let info = StageInfo {
         id: dir
             .file_name()

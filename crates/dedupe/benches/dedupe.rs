@@ -155,6 +155,8 @@ fn run(dataset: &Path, out_dir: &Path, threads: usize, clusters: &Path) {
                     inputs,
                     batch_size: 1024,
                     threads,
+                    dir: out_dir,
+                    earlier_parts: &[],
                     scratch_dir: &scratch,
                     cancel: &cancel,
                 };

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use primer_core::{
-    BuildContext, Dataset, Error, FinishContext, InputSchema, Manifest, PROGRAM_VERSION,
-    Provenance, Result, Stage, StageDir, StageInfo, TaskContext, WriteOptions, hash_hex,
+    BuildContext, Dataset, Error, InputSchema, Manifest, PROGRAM_VERSION, Provenance, Result,
+    Stage, StageDir, StageInfo, TaskContext, WriteOptions, hash_hex,
 };
 use rayon::prelude::*;
 
@@ -488,6 +488,8 @@ fn run_stage(
     for (phase, &n) in phases.iter().enumerate() {
         let range = start..start + n;
         start += n;
+        // What the tasks of earlier phases wrote (all of them are done by now).
+        let earlier_parts = sd.completed_parts(range.start).unwrap_or_default();
         let todo: Vec<usize> = owned
             .iter()
             .copied()
@@ -504,6 +506,8 @@ fn run_stage(
                         inputs,
                         batch_size: p.batch_rows,
                         threads: opts.threads,
+                        dir: &dir,
+                        earlier_parts: &earlier_parts,
                         scratch_dir: &scratch,
                         cancel: &cancel,
                     };
@@ -563,20 +567,7 @@ fn run_stage(
         }
     }
     bar.finish_and_clear();
-    // The stage's global step, once every task (of every shard) is done.
-    let mut notes = stage.notes();
-    if let Some(parts) = sd.completed_parts(num_tasks) {
-        let ctx = FinishContext {
-            stage_id: &def.id,
-            inputs,
-            dir: &dir,
-            parts: &parts,
-            threads: opts.threads,
-            scratch_dir: &scratch,
-            cancel: &cancel,
-        };
-        notes.extend(pool.install(|| stage.finish(&ctx))?);
-    }
+    let notes = stage.notes();
     let info = StageInfo {
         id: def.id.clone(),
         kind: def.op.kind().to_string(),

@@ -11,8 +11,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use primer_core::{
-    Dataset, Error, FinishContext, InputSchema, Result, Stage, TaskContext, TaskOutput, tmp_path,
-    write_atomic,
+    Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput, tmp_path, write_atomic,
 };
 use rayon::prelude::*;
 
@@ -210,12 +209,20 @@ impl Stage for Tokenize {
         ))
     }
 
+    /// One task per input part, then one that assembles the shards.
     fn num_tasks(&self, inputs: &[Dataset]) -> Result<usize> {
-        Ok(inputs[0].num_parts())
+        Ok(inputs[0].num_parts() + 1)
+    }
+
+    fn phases(&self, inputs: &[Dataset]) -> Result<Vec<usize>> {
+        Ok(vec![inputs[0].num_parts(), 1])
     }
 
     fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
         let input = &ctx.inputs[0];
+        if task == input.num_parts() {
+            return self.assemble(ctx, out);
+        }
         let part = input.part_path(task);
         let schema = out.schema();
         for batch in input.read_part(task, ctx.batch_size)? {
@@ -335,7 +342,39 @@ impl Stage for Tokenize {
         Ok(())
     }
 
-    fn finish(&self, ctx: &FinishContext) -> Result<serde_json::Map<String, serde_json::Value>> {
+    fn notes(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert(
+            "tokenizer".into(),
+            self.tokenizer_path.display().to_string().into(),
+        );
+        m.insert("vocab_size".into(), self.vocab_size.into());
+        m.insert(
+            "encoder".into(),
+            if self.fast.is_some() {
+                "primer byte-level BPE (same ids as tokenizers)"
+            } else {
+                "tokenizers"
+            }
+            .into(),
+        );
+        m.insert(
+            "dtype".into(),
+            match self.width {
+                crate::shards::TokenWidth::U16 => "uint16",
+                crate::shards::TokenWidth::U32 => "uint32",
+            }
+            .into(),
+        );
+        m
+    }
+}
+
+impl Tokenize {
+    /// The global step, the last phase's one task: shuffle every document of the tokenized
+    /// parts, split, and write the shards and their manifest. Its notes go to the dataset's
+    /// manifest. A run killed during it redoes it in full (files appear atomically).
+    fn assemble(&self, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
         let started = std::time::Instant::now();
         let manifest_path = self.output.join(ShardsManifest::FILE);
         std::fs::create_dir_all(&self.output).map_err(|e| Error::io(&self.output, e))?;
@@ -349,9 +388,9 @@ impl Stage for Tokenize {
         }
 
         // 1. Token counts of every document, in dataset order (4 bytes per document).
-        let mut part_start: Vec<usize> = Vec::with_capacity(ctx.parts.len());
+        let mut part_start: Vec<usize> = Vec::with_capacity(ctx.earlier_parts.len());
         let mut lens: Vec<u32> = Vec::new();
-        for p in ctx.parts {
+        for p in ctx.earlier_parts {
             ctx.check_cancelled()?;
             part_start.push(lens.len());
             let path = ctx.dir.join(&p.file);
@@ -437,7 +476,7 @@ impl Stage for Tokenize {
             }
             let range = first..first + group.len();
             let results: Vec<Result<()>> = ctx
-                .parts
+                .earlier_parts
                 .par_iter()
                 .enumerate()
                 .map(|(pi, p)| {
@@ -510,39 +549,15 @@ impl Stage for Tokenize {
             "shards_seconds".into(),
             ((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0).into(),
         );
-        Ok(notes)
-    }
-
-    fn notes(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut m = serde_json::Map::new();
-        m.insert(
-            "tokenizer".into(),
-            self.tokenizer_path.display().to_string().into(),
-        );
-        m.insert("vocab_size".into(), self.vocab_size.into());
-        m.insert(
-            "encoder".into(),
-            if self.fast.is_some() {
-                "primer byte-level BPE (same ids as tokenizers)"
-            } else {
-                "tokenizers"
-            }
-            .into(),
-        );
-        m.insert(
-            "dtype".into(),
-            match self.width {
-                crate::shards::TokenWidth::U16 => "uint16",
-                crate::shards::TokenWidth::U32 => "uint32",
-            }
-            .into(),
-        );
-        m
+        for (k, v) in notes {
+            out.note(&k, v);
+        }
+        Ok(())
     }
 }
 
 impl Tokenize {
-    fn shards_manifest(&self, ctx: &FinishContext, plan: &ShardPlan) -> ShardsManifest {
+    fn shards_manifest(&self, ctx: &TaskContext, plan: &ShardPlan) -> ShardsManifest {
         let mut splits = std::collections::BTreeMap::new();
         for s in &plan.shards {
             let t: &mut SplitTotals = splits.entry(s.split.clone()).or_default();
