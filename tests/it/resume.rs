@@ -1,5 +1,5 @@
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::util::*;
 
@@ -55,44 +55,15 @@ fn killed_run_resumes_to_identical_output() {
     run_ok(&["run", "p.toml", "-j", "2"], b.path());
 
     // Start, wait until a few read tasks are recorded, kill -9.
-    let mut child = primer()
-        .args(["run", "p.toml", "-j", "2"])
-        .current_dir(a.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let tasks = a.path().join("work/big/docs/_tasks");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    // Finished tasks: `task-N.json` (not the temporary files they are written through).
-    let finished = || -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(&tasks)
-            .map(|d| {
-                d.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| {
-                        p.file_name()
-                            .unwrap()
-                            .to_string_lossy()
-                            .starts_with("task-")
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let count = || finished().len();
-    while count() < 3 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let done_before = count();
+    let docs = a.path().join("work/big/docs");
+    let done_before = run_and_kill_after(a.path(), &docs, 3, Duration::from_secs(120));
     assert!(done_before >= 3, "no task finished within the time limit");
     assert!(
         done_before < FILES && !a.path().join("work/big/docs/_manifest.json").exists(),
         "the run finished before it was killed; make the input bigger"
     );
     // The parts of the finished tasks, with their modification times.
-    let finished_parts: Vec<(std::path::PathBuf, std::time::SystemTime)> = finished()
+    let finished_parts: Vec<(std::path::PathBuf, std::time::SystemTime)> = finished_tasks(&docs)
         .into_iter()
         .flat_map(|path| {
             let rec: serde_json::Value =

@@ -1,5 +1,5 @@
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::util::*;
 
@@ -125,30 +125,8 @@ fn killed_tokenize_resumes_to_identical_shards() {
     make_inputs(b.path(), FILES);
     run_ok(&["run", "p.toml", "-j", "2"], b.path());
 
-    let mut child = primer()
-        .args(["run", "p.toml", "-j", "2"])
-        .current_dir(a.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let tasks = a.path().join("work/big/tok/_tasks");
-    let finished = || -> usize {
-        std::fs::read_dir(&tasks)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("task-"))
-                    .count()
-            })
-            .unwrap_or(0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while finished() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let done_before = finished();
+    let tok = a.path().join("work/big/tok");
+    let done_before = run_and_kill_after(a.path(), &tok, 2, Duration::from_secs(300));
     assert!(done_before >= 2, "no tokenize task finished in time");
     assert!(
         done_before < FILES && !a.path().join("work/big/tok/_manifest.json").exists(),

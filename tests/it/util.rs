@@ -96,3 +96,45 @@ pub fn demo_doc_lines() -> Vec<String> {
     let text = std::io::read_to_string(zstd::stream::read::Decoder::new(f).unwrap()).unwrap();
     text.lines().map(str::to_string).collect()
 }
+
+/// The finished-task records (`task-N.json`, not the temporary files they are written
+/// through) of the stage whose dataset directory is `stage_dir`.
+pub fn finished_tasks(stage_dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(stage_dir.join("_tasks"))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("task-")
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Start `primer run p.toml -j 2` in `dir`, wait (at most `timeout`) until the stage in
+/// `stage_dir` has recorded `tasks` finished tasks, then `kill -9` it. Returns how many
+/// tasks were finished when it died.
+pub fn run_and_kill_after(
+    dir: &Path,
+    stage_dir: &Path,
+    tasks: usize,
+    timeout: std::time::Duration,
+) -> usize {
+    let mut child = primer()
+        .args(["run", "p.toml", "-j", "2"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + timeout;
+    while finished_tasks(stage_dir).len() < tasks && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    finished_tasks(stage_dir).len()
+}
