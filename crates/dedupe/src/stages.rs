@@ -254,7 +254,11 @@ impl Keyer for MinhashKeyer {
         want_shingles: bool,
     ) {
         keys.clear();
-        st.hasher.shingles(text, &mut st.shingles);
+        if want_shingles {
+            st.hasher.shingles(text, &mut st.shingles);
+        } else {
+            st.hasher.shingle_hashes(text, &mut st.shingles);
+        }
         if st.shingles.is_empty() {
             return;
         }

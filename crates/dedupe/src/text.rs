@@ -134,7 +134,9 @@ pub fn simplify_text_with(text: &str, norm_numbers: bool, out: &mut String) {
 }
 
 fn simplify_ascii(b: &[u8], norm_numbers: bool, out: &mut String) {
-    let mut buf: Vec<u8> = Vec::with_capacity(b.len());
+    let mut buf = std::mem::take(out).into_bytes();
+    buf.clear();
+    buf.reserve(b.len());
     let mut pending_space = false;
     let mut i = 0;
     while i < b.len() {
@@ -165,7 +167,7 @@ fn simplify_ascii(b: &[u8], norm_numbers: bool, out: &mut String) {
         buf.push(emit);
     }
     // Only ASCII bytes were pushed.
-    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+    *out = String::from_utf8(buf).expect("ASCII");
 }
 
 /// A word of at most 16 bytes as one number (zero-padded), for cheap lookups.
@@ -201,19 +203,44 @@ impl std::hash::Hasher for PackedHasher {
 type SpecialMap =
     HashMap<u128, &'static [&'static str], std::hash::BuildHasherDefault<PackedHasher>>;
 
-/// spaCy's special cases, by packed text (all are shorter than 16 bytes).
-fn special_cases() -> &'static SpecialMap {
-    static MAP: OnceLock<SpecialMap> = OnceLock::new();
+/// spaCy's special cases, by packed text (all are shorter than 16 bytes), and a quick
+/// test that rules most words out before the lookup.
+struct Specials {
+    map: SpecialMap,
+    /// Bit `first_class(k[0])` of `maybe[k.len()]` is set for every key `k`.
+    maybe: [u32; 17],
+}
+
+fn first_class(b: u8) -> u32 {
+    match b {
+        b'a'..=b'z' => (b - b'a') as u32,
+        b'0'..=b'9' => 26,
+        _ => 27,
+    }
+}
+
+fn special_cases() -> &'static Specials {
+    static MAP: OnceLock<Specials> = OnceLock::new();
     MAP.get_or_init(|| {
-        SPECIAL_CASES
-            .iter()
-            .filter_map(|(k, v)| Some((pack(k)?, *v)))
-            .collect()
+        let mut maybe = [0u32; 17];
+        let mut map = SpecialMap::default();
+        for (k, v) in SPECIAL_CASES {
+            if let Some(p) = pack(k) {
+                maybe[k.len()] |= 1 << first_class(k.as_bytes()[0]);
+                map.insert(p, *v);
+            }
+        }
+        Specials { map, maybe }
     })
 }
 
 fn special(s: &str) -> Option<&'static [&'static str]> {
-    special_cases().get(&pack(s)?).copied()
+    let sp = special_cases();
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 16 || sp.maybe[b.len()] & (1 << first_class(b[0])) == 0 {
+        return None;
+    }
+    sp.map.get(&pack(s)?).copied()
 }
 
 /// The length of the unit spaCy's suffix rule splits off the end of `s` (a unit right
@@ -270,6 +297,15 @@ fn split_affixes<'a>(tok: &'a str, out: &mut Vec<&'a str>) {
     if tok.is_empty() {
         return;
     }
+    // Most words: no exception, no digit (so no unit suffix).
+    if let Some(parts) = special(tok) {
+        out.extend(parts.iter().copied());
+        return;
+    }
+    if !tok.bytes().any(|b| b.is_ascii_digit()) {
+        out.push(tok);
+        return;
+    }
     let mut s = tok;
     let mut suffixes: Vec<&'a str> = Vec::new();
     while special(s).is_none() {
@@ -290,11 +326,52 @@ fn split_affixes<'a>(tok: &'a str, out: &mut Vec<&'a str>) {
 
 /// The word n-grams of `words` joined by spaces, as datatrove's `ngrams` yields them
 /// (none when there are fewer than `n` words), each passed to `f`.
-pub fn for_each_ngram(words: &[&str], n: usize, buf: &mut String, mut f: impl FnMut(&str)) {
+///
+/// `simplified` is the text the words were split from: an n-gram whose words stand in it
+/// one space apart (nearly all of them) is passed as that slice of it, without copying;
+/// the others (words spaCy split apart or replaced) are joined in `buf`.
+pub fn for_each_ngram(
+    simplified: &str,
+    words: &[&str],
+    n: usize,
+    buf: &mut String,
+    mut f: impl FnMut(&str),
+) {
     if n == 0 || words.len() < n {
         return;
     }
-    for w in words.windows(n) {
+    let base = simplified.as_ptr() as usize;
+    let end = base + simplified.len();
+    // The offset of each word in `simplified`, or None for words that are not in it.
+    let offset = |w: &str| {
+        let p = w.as_ptr() as usize;
+        (p >= base && p + w.len() <= end).then(|| p - base)
+    };
+    // gap[i]: words i and i + 1 are not one space apart in `simplified`.
+    let bytes = simplified.as_bytes();
+    let gap = |i: usize| match (offset(words[i]), offset(words[i + 1])) {
+        (Some(a), Some(b)) => {
+            let e = a + words[i].len();
+            !(b == e + 1 && bytes[e] == b' ')
+        }
+        _ => true,
+    };
+    // Gaps inside the current window.
+    let mut gaps = (0..n - 1).filter(|&i| gap(i)).count();
+    for start in 0..=words.len() - n {
+        if start > 0 {
+            gaps += gap(start + n - 2) as usize;
+            gaps -= gap(start - 1) as usize;
+        }
+        let w = &words[start..start + n];
+        if gaps == 0
+            && let Some(a) = offset(w[0])
+        {
+            let last = w[n - 1];
+            let b = last.as_ptr() as usize - base + last.len();
+            f(&simplified[a..b]);
+            continue;
+        }
         buf.clear();
         for (i, x) in w.iter().enumerate() {
             if i > 0 {
@@ -357,10 +434,25 @@ mod tests {
     fn ngrams_need_n_words() {
         let mut got = Vec::new();
         let mut buf = String::new();
-        for_each_ngram(&["a", "b", "c"], 2, &mut buf, |g| got.push(g.to_string()));
+        for_each_ngram("", &["a", "b", "c"], 2, &mut buf, |g| {
+            got.push(g.to_string())
+        });
         assert_eq!(got, ["a b", "b c"]);
         got.clear();
-        for_each_ngram(&["a"], 2, &mut buf, |g| got.push(g.to_string()));
+        for_each_ngram("", &["a"], 2, &mut buf, |g| got.push(g.to_string()));
         assert!(got.is_empty());
+    }
+
+    #[test]
+    fn ngrams_are_slices_or_joined_words() {
+        // Split words (`cannot`, `0km`) are joined; the rest are slices of the text.
+        let t = simplify("I cannot go 10km, I think; so it goes");
+        let mut w = Vec::new();
+        words(&t, &mut w);
+        let mut got = Vec::new();
+        let mut buf = String::new();
+        for_each_ngram(&t, &w, 3, &mut buf, |g| got.push(g.to_string()));
+        let want: Vec<String> = w.windows(3).map(|x| x.join(" ")).collect();
+        assert_eq!(got, want);
     }
 }
