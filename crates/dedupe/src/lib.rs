@@ -12,7 +12,6 @@
 pub mod cluster;
 mod decontaminate;
 pub mod minhash;
-mod spacy_en;
 mod stages;
 pub mod text;
 

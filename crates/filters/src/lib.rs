@@ -15,9 +15,8 @@ mod chain;
 mod language;
 mod pii;
 mod rules;
-mod tables;
 mod text;
-pub mod words;
+pub use primer_text::words;
 
 pub use chain::{ChainCounts, ChainOutcome, FilterConfig, FilterRule, FilterStage};
 pub use language::{LanguageConfig, LanguageStage, check_fasttext_header};

@@ -1,7 +1,7 @@
 """Regenerate src/tables.rs from the reference tools themselves.
 
 usage: PYTHON_WITH_DATATROVE scripts/gen_tables.py > src/tables.rs
-(run from crates/filters with the reference virtualenv's python: datatrove 0.10.1 and spacy 3.8.18,
+(run from crates/text with the reference virtualenv's python: datatrove 0.10.1 and spacy 3.8.18,
 as .ci/run installs them).
 
 The tables are data, not code: spaCy's English tokenizer exceptions (MIT, Explosion AI),
@@ -67,3 +67,18 @@ for name, cls in (("SPACY_ALPHA", ALPHA), ("SPACY_ALPHA_LOWER", ALPHA_LOWER), ("
     rx = re.compile("[" + cls + "]")
     w("\n/// Code point ranges (inclusive) of spaCy's `%s` class.\n" % name[6:])
     w("pub(crate) static %s: &[(u32, u32)] = &[%s];\n" % (name, ", ".join("(0x%x, 0x%x)" % r for r in ranges(lambda c: rx.match(c) is not None))))
+
+# spaCy's icon characters (LIST_ICONS: other symbols such as ©, °, emoji), split off as
+# tokens of their own wherever they stand.
+from spacy.lang import char_classes as cc
+icon = re.compile(cc.LIST_ICONS[0])
+w("\n/// spaCy's icon characters (`LIST_ICONS`: symbols `So`, dingbats, emoji), inclusive ranges.\n")
+w("pub(crate) static ICON_RANGES: &[(u32, u32)] = &[%s];\n" % ", ".join("(0x%x, 0x%x)" % r for r in ranges(lambda c: icon.fullmatch(c) is not None)))
+# The units spaCy's English suffix rule splits off after a digit (`10km` → `10`, `km`).
+w("\n/// The units spaCy's suffix rule splits off a token after a digit (`char_classes.UNITS`).\n")
+w("pub(crate) static UNITS: &[&str] = &[%s];\n" % ", ".join(rs(u) for u in cc.UNITS.split("|") if u))
+# datatrove's PUNCTUATION (what simplify_text turns into spaces) from U+00A0 up.
+from datatrove.utils.text import PUNCTUATION as DT_PUNCT
+w("\n/// datatrove's `PUNCTUATION` (what `simplify_text` turns into spaces) from U+00A0 up;\n")
+w("/// the ASCII and C1 ones are matched by range.\n")
+w("pub(crate) static PUNCTUATION_NON_ASCII: &[char] = &[%s];\n" % ", ".join("'\\u{%x}'" % ord(c) for c in sorted(set(DT_PUNCT)) if ord(c) >= 160))
