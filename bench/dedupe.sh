@@ -22,10 +22,12 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
 # Input: the corpus as 2 JSONL files of its non-empty documents (not timed); the datatrove
 # reference script runs 2 tasks, one per file.
-if [ ! -f "$work/input/.done" ]; then
+# (The marker stays outside the input directory: datatrove's reader would take it for an
+# input file and shift which file each of its tasks reads.)
+if [ ! -f "$work/input.done" ]; then
     "$py" "$root/bench/ref/split_corpus.py" "$data/corpora/cpython-stdlib-9-versions.jsonl.zst" \
         "$work/input" 2
-    touch "$work/input/.done"
+    touch "$work/input.done"
 fi
 
 bench() { (cd "$root" && cargo bench -q -p primer-dedupe --bench dedupe -- "$@"); }

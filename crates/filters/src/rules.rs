@@ -3,7 +3,7 @@
 //! reasons, same arithmetic). A threshold of 0 disables its rule, as `None`/0 does in
 //! datatrove.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -123,8 +123,9 @@ impl Default for GopherQualityConfig {
 }
 
 /// Python's `str.count(sub)` (non-overlapping).
+/// Python's `str.count`: non-overlapping occurrences.
 fn count_sub(text: &str, sub: &str) -> usize {
-    text.matches(sub).count()
+    memchr::memmem::find_iter(text.as_bytes(), sub.as_bytes()).count()
 }
 
 impl GopherQualityConfig {
@@ -225,7 +226,7 @@ impl GopherQualityConfig {
             }
         }
         if self.min_stop_words > 0 {
-            let mut found: HashSet<&str> = HashSet::new();
+            let mut found: HashSet<&str, Fast> = HashSet::default();
             for w in words {
                 if self.stop_words.iter().any(|s| s == w) {
                     found.insert(w);
@@ -305,7 +306,7 @@ impl Default for GopherRepetitionConfig {
 
 /// datatrove's `find_duplicates`: (duplicate elements, their characters).
 fn find_duplicates<'a>(items: impl Iterator<Item = &'a str>) -> (usize, usize) {
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: HashSet<&str, Fast> = HashSet::default();
     let (mut n, mut chars) = (0, 0);
     for it in items {
         if !seen.insert(it) {
@@ -414,7 +415,8 @@ impl GopherRepetitionConfig {
         }
         let words = words();
         let lens: Vec<usize> = words.iter().map(|w| py_len(w)).collect();
-        let mut buf: Vec<u8> = Vec::new();
+        let joined = JoinedWords::new(&words);
+        let mut counts = HashedMap::default();
         for &(n, frac) in &self.top_n_grams {
             if words.len() < n {
                 continue;
@@ -422,13 +424,14 @@ impl GopherRepetitionConfig {
             if n_gram_reason(TOP_REASONS, n).is_none() {
                 continue;
             }
-            let top = top_ngram_chars(&words, &lens, n, &mut buf);
+            let top = top_ngram_chars(&joined, &lens, n, &mut counts);
             if top as f64 / text_len > frac {
                 return Decision::Drop(n_gram_reason(TOP_REASONS, n).unwrap_or("top_n_gram"));
             }
         }
+        let mut seen = HashedSet::default();
         for &(n, frac) in &self.dup_n_grams {
-            let dup = all_duplicate_chars(&words, &lens, n, &mut buf);
+            let dup = all_duplicate_chars(&joined, &lens, n, &mut seen);
             if dup as f64 / text_len > frac {
                 return Decision::Drop(
                     n_gram_reason(DUP_REASONS, n).unwrap_or("duplicated_n_grams"),
@@ -470,25 +473,71 @@ fn n_gram_reason(table: &'static [&'static str], n: usize) -> Option<&'static st
     table.get(n).copied()
 }
 
-fn join_hash(words: &[&str], sep: &[u8], buf: &mut Vec<u8>) -> u64 {
-    buf.clear();
-    for (i, w) in words.iter().enumerate() {
-        if i > 0 {
-            buf.extend_from_slice(sep);
+use primer_text::hash::{HashedMap, HashedSet, PassBuild as Fast};
+
+/// A document's words laid end to end, with one space between them and with none, so that
+/// each n-gram datatrove joins (`" ".join` for the top n-grams, `"".join` for the
+/// duplicated ones) is a slice of one of them and is hashed without being copied.
+struct JoinedWords {
+    spaced: String,
+    /// Where each word starts in `spaced`.
+    spaced_at: Vec<usize>,
+    plain: String,
+    /// Where each word starts in `plain`, and the end.
+    plain_at: Vec<usize>,
+}
+
+impl JoinedWords {
+    fn new(words: &[&str]) -> Self {
+        let bytes: usize = words.iter().map(|w| w.len()).sum();
+        let mut j = JoinedWords {
+            spaced: String::with_capacity(bytes + words.len()),
+            spaced_at: Vec::with_capacity(words.len()),
+            plain: String::with_capacity(bytes),
+            plain_at: Vec::with_capacity(words.len() + 1),
+        };
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                j.spaced.push(' ');
+            }
+            j.spaced_at.push(j.spaced.len());
+            j.spaced.push_str(w);
+            j.plain_at.push(j.plain.len());
+            j.plain.push_str(w);
         }
-        buf.extend_from_slice(w.as_bytes());
+        j.plain_at.push(j.plain.len());
+        j
     }
-    xxh3_64(buf)
+
+    /// xxh3 of `" ".join(words[i..i + n])`.
+    fn spaced_hash(&self, i: usize, n: usize) -> u64 {
+        let end = if i + n < self.spaced_at.len() {
+            self.spaced_at[i + n] - 1
+        } else {
+            self.spaced.len()
+        };
+        xxh3_64(&self.spaced.as_bytes()[self.spaced_at[i]..end])
+    }
+
+    /// xxh3 of `"".join(words[i..i + n])`.
+    fn plain_hash(&self, i: usize, n: usize) -> u64 {
+        xxh3_64(&self.plain.as_bytes()[self.plain_at[i]..self.plain_at[i + n]])
+    }
 }
 
 /// datatrove's `find_top_duplicate(get_n_grams(words, n))`: characters of the most frequent
-/// " "-joined n-gram (the first seen among equals) times its count.
-fn top_ngram_chars(words: &[&str], lens: &[usize], n: usize, buf: &mut Vec<u8>) -> usize {
-    let mut counts: HashMap<u64, (usize, usize)> = HashMap::with_capacity(words.len());
+/// " "-joined n-gram (the first seen among equals) times its count. N-grams are compared by
+/// their 64-bit xxh3.
+fn top_ngram_chars(
+    words: &JoinedWords,
+    lens: &[usize],
+    n: usize,
+    counts: &mut HashedMap<(usize, usize)>,
+) -> usize {
+    counts.clear();
     let mut best: Option<(usize, usize, usize)> = None; // (count, first index, chars)
-    for i in 0..=words.len() - n {
-        let h = join_hash(&words[i..i + n], b" ", buf);
-        let e = counts.entry(h).or_insert((0, i));
+    for i in 0..=lens.len() - n {
+        let e = counts.entry(words.spaced_hash(i, n)).or_insert((0, i));
         e.0 += 1;
         let (c, first) = *e;
         let better = match best {
@@ -505,18 +554,21 @@ fn top_ngram_chars(words: &[&str], lens: &[usize], n: usize, buf: &mut Vec<u8>) 
 
 /// datatrove's `find_all_duplicate(words, n)`: characters of ""-joined n-grams already seen,
 /// skipping ahead by n after each repeat.
-fn all_duplicate_chars(words: &[&str], lens: &[usize], n: usize, buf: &mut Vec<u8>) -> usize {
-    let mut seen: HashSet<u64> = HashSet::with_capacity(words.len());
+fn all_duplicate_chars(
+    words: &JoinedWords,
+    lens: &[usize],
+    n: usize,
+    seen: &mut HashedSet,
+) -> usize {
+    seen.clear();
     let mut repeated = 0;
     let mut idx = 0;
-    while idx + n <= words.len() {
-        let h = join_hash(&words[idx..idx + n], b"", buf);
-        if seen.contains(&h) {
+    while idx + n <= lens.len() {
+        if seen.insert(words.plain_hash(idx, n)) {
+            idx += 1;
+        } else {
             repeated += lens[idx..idx + n].iter().sum::<usize>();
             idx += n;
-        } else {
-            seen.insert(h);
-            idx += 1;
         }
     }
     repeated
@@ -602,6 +654,20 @@ const POLICY_SUBSTRINGS: [&str; 6] = [
     "use of cookies",
     "use cookies",
 ];
+
+/// Every phrase C4 looks for in a lowercased line, ASCII-case-insensitively: a line without
+/// any of them is neither dropped nor removed for one.
+static C4_PHRASES: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+    std::sync::LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(
+                ["lorem ipsum", "javascript"]
+                    .iter()
+                    .chain(POLICY_SUBSTRINGS.iter()),
+            )
+            .expect("C4 phrases")
+    });
 
 /// Line-level removals C4 counts, by reason.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -719,6 +785,19 @@ impl C4Config {
             }
             if n_words < self.min_words_per_line {
                 counts.too_few_words += 1;
+                continue;
+            }
+            // Most lines hold none of the phrases; an ASCII line can be told so without
+            // lowercasing it (Python's `lower()` maps a few non-ASCII letters to ASCII ones,
+            // so other lines always take the exact path).
+            if line.is_ascii() && !C4_PHRASES.is_match(line.as_bytes()) {
+                if self.filter_curly_bracket && line.contains('{') {
+                    return Decision::Drop("curly_bracket");
+                }
+                if self.min_num_sentences != -1 {
+                    num_sentences += count_sentences(&line) as i64;
+                }
+                kept.push(line);
                 continue;
             }
             let lower = line.to_lowercase();
@@ -1041,11 +1120,20 @@ mod tests {
         // The first of equally frequent n-grams decides the top n-gram length.
         let words = ["a", "b", "c", "dddddddddd", "eeeeeeeeee"];
         let lens: Vec<usize> = words.iter().map(|w| w.len()).collect();
-        let mut buf = Vec::new();
-        assert_eq!(top_ngram_chars(&words, &lens, 2, &mut buf), 3);
+        let joined = JoinedWords::new(&words);
         assert_eq!(
-            all_duplicate_chars(&["ab", "c", "a", "bc"], &[2, 1, 1, 2], 2, &mut buf),
+            top_ngram_chars(&joined, &lens, 2, &mut Default::default()),
             3
+        );
+        // "".join: ("ab", "c") and ("a", "bc") are the same n-gram, as in datatrove.
+        let joined = JoinedWords::new(&["ab", "c", "a", "bc"]);
+        let mut seen = Default::default();
+        assert_eq!(all_duplicate_chars(&joined, &[2, 1, 1, 2], 2, &mut seen), 3);
+        // The last n-gram of the spaced words ends at the text's end.
+        let joined = JoinedWords::new(&["x", "y", "x", "y"]);
+        assert_eq!(
+            top_ngram_chars(&joined, &[1, 1, 1, 1], 2, &mut Default::default()),
+            6
         );
     }
 

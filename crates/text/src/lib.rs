@@ -8,6 +8,7 @@
 //! classes and spaCy's exceptions both use are generated from the reference tools
 //! (`scripts/gen_tables.py`).
 
+pub mod hash;
 pub mod simplify;
 mod tables;
 pub mod words;

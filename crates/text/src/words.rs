@@ -11,6 +11,10 @@
 //! and character tables are generated from spaCy and datatrove (`scripts/gen_tables.py`).
 
 use std::collections::HashMap;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+type Fast = crate::hash::PassBuild;
 use std::sync::LazyLock;
 
 use crate::tables;
@@ -94,6 +98,16 @@ pub fn is_unicode_punct(c: char) -> bool {
 
 /// Whether `c` is in datatrove's `PUNCTUATION_SET`.
 pub fn is_datatrove_punct(c: char) -> bool {
+    static ASCII: LazyLock<[bool; 128]> = LazyLock::new(|| {
+        let mut t = [false; 128];
+        for &c in tables::PUNCTUATION_SET.iter().filter(|c| c.is_ascii()) {
+            t[c as usize] = true;
+        }
+        t
+    });
+    if c.is_ascii() {
+        return ASCII[c as usize];
+    }
     tables::PUNCTUATION_SET.binary_search(&c).is_ok()
 }
 
@@ -157,12 +171,10 @@ pub fn py_len(s: &str) -> usize {
     }
 }
 
-type Fast = xxhash_rust::xxh3::Xxh3Builder;
-
-/// spaCy's exceptions, with a table of (first byte, length) pairs that occur among them so
-/// that most lookups end without hashing.
+/// spaCy's exceptions by the xxh3 of their text, with a table of (first byte, length)
+/// pairs that occur among them so that most lookups end without hashing.
 struct Exceptions {
-    map: HashMap<&'static str, &'static [&'static str], Fast>,
+    map: crate::hash::HashedMap<(&'static str, &'static [&'static str])>,
     seen: Vec<bool>,
 }
 
@@ -170,9 +182,10 @@ const MAX_KEY: usize = 32;
 
 static EXCEPTIONS: LazyLock<Exceptions> = LazyLock::new(|| {
     let mut seen = vec![false; 256 * (MAX_KEY + 1)];
-    let mut map = HashMap::with_hasher(Fast::new());
+    let mut map = crate::hash::HashedMap::default();
     for &(k, v) in tables::SPACY_EXCEPTIONS {
-        map.insert(k, v);
+        let old = map.insert(xxh3_64(k.as_bytes()), (k, v));
+        assert!(old.is_none(), "two exceptions with one 64-bit hash");
         seen[k.as_bytes()[0] as usize * (MAX_KEY + 1) + k.len().min(MAX_KEY)] = true;
     }
     Exceptions { map, seen }
@@ -184,7 +197,10 @@ fn special(s: &str) -> Option<&'static [&'static str]> {
     if !e.seen[first as usize * (MAX_KEY + 1) + s.len().min(MAX_KEY)] {
         return None;
     }
-    e.map.get(s).copied()
+    match e.map.get(&xxh3_64(s.as_bytes())) {
+        Some(&(k, v)) if k == s => Some(v),
+        _ => None,
+    }
 }
 
 fn is_icon(c: char) -> bool {
@@ -509,7 +525,7 @@ fn find_infixes(s: &str, out: &mut Vec<(usize, usize)>) {
 }
 
 static URL: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(concat!(
+    regex::RegexBuilder::new(concat!(
         r"^(?:(?:[\w\+\-\.]{2,})://)?",
         r"(?:\S+(?::\S*)?@)?",
         r"(?:",
@@ -523,6 +539,11 @@ static URL: LazyLock<regex::Regex> = LazyLock::new(|| {
         r"(?::\d{2,5})?",
         r"(?:[/?#]\S*)?$",
     ))
+    // Room for the lazy DFA, which the default limits leave out for this pattern's
+    // Unicode classes (the bounded backtracker it falls back to is several times slower).
+    .dfa_size_limit(32 << 20)
+    .size_limit(32 << 20)
+    .build()
     .expect("valid URL pattern")
 });
 
@@ -556,7 +577,10 @@ fn tokenize_chunk<'a>(
         return;
     }
     // Fast path: plain words (only letters, or only digits) are one token.
-    if chunk.chars().all(|c| c.is_alphabetic()) || chunk.bytes().all(|b| b.is_ascii_digit()) {
+    if chunk.bytes().all(|b| b.is_ascii_alphabetic())
+        || chunk.bytes().all(|b| b.is_ascii_digit())
+        || (!chunk.is_ascii() && chunk.chars().all(|c| c.is_alphabetic()))
+    {
         emit(chunk);
         return;
     }
@@ -670,8 +694,17 @@ fn tokenize_affixes(text: &str, with_specials: bool, out: &mut Vec<Tok>) {
     };
     let mut start = 0;
     let mut in_ws: Option<bool> = None;
-    for (i, c) in text.char_indices() {
-        let ws = py_isspace(c);
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        // Whitespace ends or starts only at character starts; ASCII needs no decoding.
+        let (c, ws) = if b < 0x80 {
+            (b as char, py_isspace(b as char))
+        } else if b >= 0xC0 {
+            let c = text[i..].chars().next().expect("a character starts here");
+            (c, py_isspace(c))
+        } else {
+            continue;
+        };
         match in_ws {
             None => in_ws = Some(ws),
             Some(prev) if prev != ws => {
@@ -843,29 +876,48 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
     );
 }
 
-/// The number of sentences spaCy's sentencizer finds in `text` (datatrove's
-/// `len(split_into_sentences(text))`).
+/// Whether `s` is one of the sentencizer's punctuation characters (all are one character).
+fn is_sentence_end(s: &str) -> bool {
+    static ENDS: LazyLock<Vec<char>> = LazyLock::new(|| {
+        let mut v: Vec<char> = tables::SENT_PUNCT
+            .iter()
+            .filter_map(|p| p.chars().next())
+            .collect();
+        v.sort_unstable();
+        v
+    });
+    let mut cs = s.chars();
+    match (cs.next(), cs.next()) {
+        (Some(c), None) => ENDS.binary_search(&c).is_ok(),
+        _ => false,
+    }
+}
+
+/// The number of sentences datatrove's `split_into_sentences` returns for `text`: spaCy's
+/// sentencizer splits after sentence-ending punctuation, and datatrove then drops the
+/// sentences that are only whitespace (`strip_strings`).
 pub fn count_sentences(text: &str) -> usize {
     let mut toks = Vec::new();
     tokenize(text, &mut toks);
-    // datatrove zips the sentence ends with their starts: an empty text is one sentence.
-    if toks.is_empty() {
-        return 1;
-    }
-    let mut starts = 1usize;
+    let mut count = 0usize;
+    // Whether the current sentence has a token other than whitespace.
+    let mut has_text = false;
     let mut seen_period = false;
     for t in &toks {
         let s = &text[t.start..t.end];
-        let in_punct = !t.space && tables::SENT_PUNCT.contains(&s);
+        let in_punct = !t.space && is_sentence_end(s);
         let is_punct = !t.space && s.chars().all(is_unicode_punct);
         if seen_period && !is_punct && !in_punct {
-            starts += 1;
+            // `t` starts a new sentence.
+            count += usize::from(has_text);
+            has_text = false;
             seen_period = false;
         } else if in_punct {
             seen_period = true;
         }
+        has_text |= !t.space;
     }
-    starts
+    count + usize::from(has_text)
 }
 
 #[cfg(test)]
@@ -919,6 +971,11 @@ mod tests {
         assert_eq!(count_sentences("Ends with dots... next"), 1);
         assert_eq!(count_sentences("A. B"), 1);
         assert_eq!(count_sentences("One. Two"), 2);
-        assert_eq!(count_sentences(""), 1);
+        // datatrove drops whitespace-only sentences (checked with datatrove 0.10.1).
+        assert_eq!(count_sentences(""), 0);
+        assert_eq!(count_sentences(" "), 0);
+        assert_eq!(count_sentences("One. Two.\n\n"), 2);
+        assert_eq!(count_sentences("Hello.\n\nWorld.  \n"), 2);
+        assert_eq!(count_sentences("a. b. \n"), 1);
     }
 }
