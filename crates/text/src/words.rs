@@ -584,6 +584,25 @@ fn tokenize_chunk<'a>(
         emit(chunk);
         return;
     }
+    // Fast path: ASCII letters and one trailing suffix character that always splits off
+    // (list punctuation or a quote; `.` after a lowercase letter). No prefix, suffix or
+    // infix rule matches inside plain letters, so the tokens are the letters (or their
+    // exception) and that character.
+    if let Some((&last, body)) = chunk.as_bytes().split_last()
+        && !body.is_empty()
+        && body.iter().all(u8::is_ascii_alphabetic)
+        && ((last.is_ascii_punctuation()
+            && (is_list_punct(last as char) || is_quote(last as char)))
+            || (last == b'.' && body[body.len() - 1].is_ascii_lowercase()))
+    {
+        let (word, suffix) = chunk.split_at(body.len());
+        match special(word) {
+            Some(p) => emit_special(word, p, emit),
+            None => emit(word),
+        }
+        emit(suffix);
+        return;
+    }
     let mut s = chunk;
     let mut prefixes: Vec<&'a str> = Vec::new();
     let mut suffixes: Vec<&'a str> = Vec::new();
