@@ -113,25 +113,8 @@ enum OutputFormat {
     Jsonl,
 }
 
-/// Keep glibc's malloc from hoarding freed document buffers. By default glibc raises its
-/// mmap threshold up to 32 MiB as large blocks are freed, after which document-sized
-/// buffers come from the heap and fragment it: peak RSS then grew with the input size
-/// (bench/read_sql_write.sh: 306 → 428 → 551 MiB for 100 → 335 → 670 MB). A fixed 1 MiB
-/// threshold returns such buffers to the system and keeps RSS flat.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn tune_allocator() {
-    // SAFETY: mallopt only changes malloc's parameters; it is called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_allocator() {}
-
 fn main() -> ExitCode {
-    tune_allocator();
+    primer_core::tune_allocator();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code,

@@ -10,6 +10,7 @@
 //! is written last. The [`Stage`] trait is what every stage kind implements, and
 //! [`documents_schema`] is the contract for document datasets.
 
+mod alloc;
 mod counters;
 mod dataset;
 mod error;
@@ -19,6 +20,7 @@ mod stage;
 mod stage_dir;
 pub mod testing;
 
+pub use alloc::tune_allocator;
 pub use counters::Counters;
 pub use dataset::{Dataset, PartReader};
 pub use error::{Error, Result};

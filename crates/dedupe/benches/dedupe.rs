@@ -226,6 +226,8 @@ fn run(dataset: &Path, out_dir: &Path, threads: usize, clusters: &Path) {
 }
 
 fn main() {
+    // Measure memory as the `primer` program runs: with its allocator settings.
+    primer_core::tune_allocator();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")

@@ -16,6 +16,8 @@ use primer_core::BuildContext;
 use primer_filters::{ChainCounts, ChainOutcome, FilterConfig, FilterRule, LanguageConfig};
 
 fn main() {
+    // Measure memory as the `primer` program runs: with its allocator settings.
+    primer_core::tune_allocator();
     let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"));
     let n: usize = std::env::var("PRIMER_BENCH_DOCS")
         .ok()

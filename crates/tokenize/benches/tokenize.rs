@@ -33,6 +33,8 @@ fn cpu_seconds() -> f64 {
 }
 
 fn main() {
+    // Measure memory as the `primer` program runs: with its allocator settings.
+    primer_core::tune_allocator();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
