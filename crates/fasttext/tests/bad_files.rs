@@ -29,7 +29,10 @@ fn missing_empty_and_text_files_are_refused() {
     for (name, bytes) in [
         ("empty.bin", &b""[..]),
         ("short.bin", &b"\xba\x16"[..]),
-        ("text.bin", &b"__label__en hello world\n__label__de hallo welt\n"[..]),
+        (
+            "text.bin",
+            &b"__label__en hello world\n__label__de hallo welt\n"[..],
+        ),
         ("zeros.bin", &[0u8; 64][..]),
     ] {
         let p = tmp.path().join(name);
@@ -171,6 +174,9 @@ fn corrupted_files_never_panic() {
             Err(_) => panics.push(round),
         }
     }
-    eprintln!("corrupted copies: {loaded} loaded, {refused} refused, {} panicked", panics.len());
+    eprintln!(
+        "corrupted copies: {loaded} loaded, {refused} refused, {} panicked",
+        panics.len()
+    );
     assert!(panics.is_empty(), "rounds that panicked: {panics:?}");
 }
