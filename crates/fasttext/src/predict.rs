@@ -14,8 +14,8 @@ const FLUSH_ROWS: usize = 256;
 pub struct Prediction {
     /// Index into [`Model::labels`].
     pub label: usize,
-    /// The score fastText ranks by: a sum of `log(p + 1e-5)` (hierarchical softmax) or
-    /// `log(p + 1e-5)`.
+    /// The score fastText ranks by: `log(p + 1e-5)` of the label's probability `p`, or for
+    /// hierarchical softmax the sum of that over the branches on the label's tree path.
     pub log_prob: f32,
     /// `exp(log_prob)`, the probability fastText returns.
     pub prob: f32,
