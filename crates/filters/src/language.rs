@@ -1,7 +1,7 @@
-//! The `language` stage: fastText language identification (lid.176) through fastText's own
-//! C++ code (the `fasttext` crate's bindings), as datatrove's `LanguageFilter` does it:
-//! newlines become spaces, every label is scored, the best one is recorded in `lang` and
-//! `lang_score`, and a document is kept when one of the wanted languages scores above
+//! The `language` stage: fastText language identification (lid.176) through
+//! `primer-fasttext` (fastText's predictions bit for bit, in Rust), as datatrove's
+//! `LanguageFilter` does it: newlines become spaces, the best label is recorded in `lang`
+//! and `lang_score`, and a document is kept when one of the wanted languages scores above
 //! `min_score` (or, with no languages listed, when the best one does).
 
 use std::path::PathBuf;
@@ -13,15 +13,11 @@ use arrow::record_batch::RecordBatch;
 use primer_core::{
     BuildContext, Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput,
 };
+use primer_fasttext::{Model, Predictor};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::text::{require_text, text_column};
-
-/// fastText's file-format magic number (`FASTTEXT_FILEFORMAT_MAGIC_INT32`).
-const FASTTEXT_MAGIC: i32 = 793_712_314;
-/// The newest file-format version fastText 0.9 reads (`FASTTEXT_VERSION`).
-const FASTTEXT_VERSION: i32 = 12;
 
 /// Settings of the `language` stage: fastText language identification (lid.176), as
 /// datatrove's `LanguageFilter`. Adds the columns `lang` (the best label) and `lang_score`
@@ -52,41 +48,6 @@ fn d_min_score() -> f64 {
     0.65
 }
 
-/// Check that `path` is a fastText model file: it exists and starts with fastText's magic
-/// number and a version fastText can read. fastText's C++ loader may abort the process on
-/// other files, so this runs first.
-pub fn check_fasttext_header(path: &std::path::Path) -> Result<()> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| {
-        Error::input(format!(
-            "language.model: cannot open {}: {e} (download lid.176.ftz or lid.176.bin from fastText)",
-            path.display()
-        ))
-    })?;
-    let mut head = [0u8; 8];
-    if f.read_exact(&mut head).is_err() {
-        return Err(Error::input(format!(
-            "language.model: {} is too short to be a fastText model",
-            path.display()
-        )));
-    }
-    let magic = i32::from_le_bytes(head[0..4].try_into().expect("4 bytes"));
-    let version = i32::from_le_bytes(head[4..8].try_into().expect("4 bytes"));
-    if magic != FASTTEXT_MAGIC {
-        return Err(Error::input(format!(
-            "language.model: {} is not a fastText model (its first bytes are not fastText's magic number {FASTTEXT_MAGIC})",
-            path.display()
-        )));
-    }
-    if !(1..=FASTTEXT_VERSION).contains(&version) {
-        return Err(Error::input(format!(
-            "language.model: {} is fastText format version {version}; this fastText reads versions up to {FASTTEXT_VERSION}",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
 impl LanguageConfig {
     pub fn build(&self, ctx: &BuildContext) -> Result<LanguageStage> {
         if !(0.0..=1.0).contains(&self.min_score) {
@@ -97,65 +58,70 @@ impl LanguageConfig {
         }
         let path = ctx.resolve(&self.model);
         let model = load_model(&path)?;
+        // Languages the model does not know are never kept (as before, by name).
+        let wanted = self
+            .languages
+            .iter()
+            .filter_map(|l| model.label_id_unprefixed(l))
+            .collect();
         Ok(LanguageStage {
             config: self.clone(),
             path,
             model: Arc::new(model),
+            wanted,
         })
     }
 }
 
-fn load_model(path: &std::path::Path) -> Result<fasttext::FastText> {
-    check_fasttext_header(path)?;
-    let mut ft = fasttext::FastText::new();
-    let p = path
-        .to_str()
-        .ok_or_else(|| Error::input(format!("language.model: {} is not UTF-8", path.display())))?;
-    ft.load_model(p).map_err(|e| {
-        Error::input(format!(
-            "language.model: fastText could not load {}: {e}",
-            path.display()
-        ))
-    })?;
-    Ok(ft)
+fn load_model(path: &std::path::Path) -> Result<Model> {
+    Model::load(path).map_err(|e| match e {
+        primer_fasttext::Error::Io { file, source } => Error::input(format!(
+            "language.model: cannot open {}: {source} (download lid.176.ftz or lid.176.bin from fastText)",
+            file.display()
+        )),
+        e => Error::input(format!("language.model: {e}")),
+    })
 }
 
 /// The runtime `language` stage.
 pub struct LanguageStage {
     config: LanguageConfig,
     path: PathBuf,
-    model: Arc<fasttext::FastText>,
+    model: Arc<Model>,
+    /// Label ids of `config.languages`.
+    wanted: Vec<usize>,
 }
 
 impl LanguageStage {
     /// The best label (without `__label__`) and its score, and whether the document is kept.
     pub fn predict(&self, text: &str) -> (String, f64, bool) {
-        let mut line: String = text
-            .chars()
-            .map(|c| if c == '\n' || c == '\0' { ' ' } else { c })
-            .collect();
-        // Python's fastText appends the newline that ends the line (fastText's EOS token).
-        line.push('\n');
-        let preds = self.model.predict(&line, -1, 0.0).unwrap_or_default();
-        let mut best = (String::new(), 0.0f64);
-        let mut wanted = false;
-        for p in &preds {
-            let label = p.label.strip_prefix("__label__").unwrap_or(&p.label);
-            let score = p.prob as f64;
-            if score > best.1 || best.0.is_empty() {
-                best = (label.to_string(), score);
+        let (label, score, keep) = self.decide(&mut self.model.predictor(), text);
+        (label.to_string(), score, keep)
+    }
+
+    /// What fastText's `predict(text.replace("\n", " "), k=-1)` gives, as Python's fastText
+    /// reads it (a final newline ends the line): its first (best) label and that label's
+    /// probability; and whether a wanted language is among the labels with a probability
+    /// above `min_score`. `p`: this thread's predictor.
+    fn decide(&self, p: &mut Predictor<'_>, text: &str) -> (&str, f64, bool) {
+        p.read_document(text.as_bytes());
+        let (label, score) = match p.best() {
+            Some(b) => {
+                let l = &self.model.labels()[b.label];
+                (l.strip_prefix("__label__").unwrap_or(l), b.prob as f64)
             }
-            if self.config.languages.iter().any(|l| l == label) && score > self.config.min_score {
-                wanted = true;
-            }
-        }
+            None => ("", 0.0),
+        };
         let keep = self.config.label_only
             || if self.config.languages.is_empty() {
-                best.1 > self.config.min_score
+                score > self.config.min_score
             } else {
-                wanted
+                self.wanted.iter().any(|&l| {
+                    p.label(l, 0.0)
+                        .is_some_and(|w| w.prob as f64 > self.config.min_score)
+                })
             };
-        (best.0, best.1, keep)
+        (label, score, keep)
     }
 }
 
@@ -223,6 +189,7 @@ impl Stage for LanguageStage {
     }
 
     fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
+        let mut predictor = self.model.predictor();
         for batch in ctx.inputs[0].read_part(task, ctx.batch_size)? {
             ctx.check_cancelled()?;
             let batch = batch?;
@@ -246,7 +213,7 @@ impl Stage for LanguageStage {
                     ));
                     ""
                 });
-                let (l, s, k) = self.predict(text);
+                let (l, s, k) = self.decide(&mut predictor, text);
                 out.count(&format!("lang.{l}"), 1);
                 if !k {
                     out.dropped("language", 1);
@@ -334,8 +301,20 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("too short to be a fastText model"), "{e}");
-        let mut head = FASTTEXT_MAGIC.to_le_bytes().to_vec();
+        assert!(e.contains("is not a fastText model"), "{e}");
+        let mut head = primer_fasttext::MAGIC.to_le_bytes().to_vec();
+        head.extend(12i32.to_le_bytes());
+        std::fs::write(&p, &head).unwrap();
+        let e = config(p.to_str().unwrap())
+            .build(&ctx())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("language.model: {} is truncated: ", p.display())),
+            "{e}"
+        );
+        let mut head = primer_fasttext::MAGIC.to_le_bytes().to_vec();
         head.extend(99i32.to_le_bytes());
         std::fs::write(&p, &head).unwrap();
         let e = config(p.to_str().unwrap())
@@ -344,6 +323,20 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("format version 99"), "{e}");
+    }
+
+    /// Python's fastText (datatrove) reads `text.replace("\n", " ")` and a final newline;
+    /// NULs, which a C string cannot hold, are separators like spaces.
+    #[test]
+    fn newlines_and_nuls_read_as_spaces() {
+        let stage = config(MODEL).build(&ctx()).unwrap();
+        let spaced = stage.predict("Der schnelle braune Fuchs springt über den faulen Hund.");
+        assert_eq!(spaced.0, "de");
+        assert_eq!(
+            stage.predict("Der schnelle\nbraune Fuchs\0springt über den faulen Hund.\n"),
+            spaced
+        );
+        assert_eq!(stage.predict(""), stage.predict("\n"));
     }
 
     #[test]

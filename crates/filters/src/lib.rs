@@ -19,7 +19,7 @@ mod text;
 pub use primer_text::words;
 
 pub use chain::{ChainCounts, ChainOutcome, FilterConfig, FilterRule, FilterStage};
-pub use language::{LanguageConfig, LanguageStage, check_fasttext_header};
+pub use language::{LanguageConfig, LanguageStage};
 pub use pii::{PiiConfig, PiiRedactor, PiiStage};
 pub use rules::{
     C4Config, C4LineCounts, Decision, FinewebConfig, GopherQualityConfig, GopherRepetitionConfig,

@@ -1,0 +1,257 @@
+//! fastText's two matrices: `DenseMatrix` (`.bin`) and `QuantMatrix` (`.ftz`: product
+//! quantization, `ProductQuantizer`, with optionally quantized row norms). Only the two
+//! operations prediction needs, in fastText's float operation order: add a row to a vector
+//! (`addRowToVector`) and the dot product of a row with a vector (`dotRow`).
+
+use std::io::BufRead;
+
+use crate::error::Result;
+use crate::read::Reader;
+
+/// Centroids per sub-quantizer (`ksub_ = 1 << nbits_`, 8 bits).
+const KSUB: usize = 256;
+
+pub(crate) enum Matrix {
+    Dense(Dense),
+    Quant(Quant),
+}
+
+pub(crate) struct Dense {
+    m: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+/// `ProductQuantizer`: `nsubq` sub-vectors of `dsub` floats (the last one `lastdsub`),
+/// each coded by one byte choosing one of 256 centroids.
+struct Pq {
+    nsubq: usize,
+    dsub: usize,
+    lastdsub: usize,
+    centroids: Vec<f32>,
+}
+
+pub(crate) struct Quant {
+    m: usize,
+    n: usize,
+    /// `nsubq` codes per row.
+    codes: Vec<u8>,
+    pq: Pq,
+    /// With `qnorm`: one code per row and the norm quantizer's centroids.
+    norms: Option<(Vec<u8>, Pq)>,
+}
+
+impl Pq {
+    fn read<R: BufRead>(r: &mut Reader<R>, want_dim: usize) -> Result<Pq> {
+        let dim = r.i32("product quantizer dim")?;
+        let nsubq = r.i32("product quantizer nsubq")?;
+        let dsub = r.i32("product quantizer dsub")?;
+        let lastdsub = r.i32("product quantizer lastdsub")?;
+        // What `ProductQuantizer(dim, dsub)` computes; fastText trusts the file.
+        let consistent = dim >= 1
+            && dsub >= 1
+            && nsubq == dim / dsub + i32::from(dim % dsub != 0)
+            && lastdsub == if dim % dsub == 0 { dsub } else { dim % dsub };
+        if !consistent || dim as usize != want_dim {
+            return Err(r.invalid(format!(
+                "product quantizer of dim {dim}, nsubq {nsubq}, dsub {dsub}, lastdsub {lastdsub} for vectors of dim {want_dim}"
+            )));
+        }
+        let centroids = r.f32s("product quantizer centroids", dim as u64 * KSUB as u64)?;
+        Ok(Pq {
+            nsubq: nsubq as usize,
+            dsub: dsub as usize,
+            lastdsub: lastdsub as usize,
+            centroids,
+        })
+    }
+
+    /// `get_centroids(m, i)`: the centroid `i` of sub-quantizer `m`.
+    #[inline(always)]
+    fn centroid(&self, m: usize, i: u8) -> &[f32] {
+        let i = i as usize;
+        if m == self.nsubq - 1 {
+            let s = m * KSUB * self.dsub + i * self.lastdsub;
+            &self.centroids[s..s + self.lastdsub]
+        } else {
+            let s = (m * KSUB + i) * self.dsub;
+            &self.centroids[s..s + self.dsub]
+        }
+    }
+}
+
+impl Matrix {
+    /// `DenseMatrix::load` or `QuantMatrix::load`; `dim`: the model's vector size.
+    pub(crate) fn read<R: BufRead>(
+        r: &mut Reader<R>,
+        quant: bool,
+        dim: usize,
+        what: &str,
+    ) -> Result<Matrix> {
+        if !quant {
+            let m = r.i64("dense matrix rows")?;
+            let n = r.i64("dense matrix columns")?;
+            check_shape(r, what, m, n, dim)?;
+            let data = r.f32s("dense matrix data", (m as u64).saturating_mul(n as u64))?;
+            return Ok(Matrix::Dense(Dense {
+                m: m as usize,
+                n: n as usize,
+                data,
+            }));
+        }
+        let qnorm = r.bool("quantized matrix qnorm")?;
+        let m = r.i64("quantized matrix rows")?;
+        let n = r.i64("quantized matrix columns")?;
+        check_shape(r, what, m, n, dim)?;
+        let codesize = r.i32("quantized matrix code size")?;
+        let codes = r.bytes("quantized matrix codes", codesize.max(0) as u64)?;
+        let pq = Pq::read(r, n as usize)?;
+        if Some(codesize as i64) != m.checked_mul(pq.nsubq as i64) {
+            return Err(r.invalid(format!(
+                "the {what} matrix has {codesize} codes for {m} rows of {} sub-vectors",
+                pq.nsubq
+            )));
+        }
+        let norms = if qnorm {
+            let codes = r.bytes("quantized matrix norm codes", m as u64)?;
+            let npq = Pq::read(r, 1)?;
+            Some((codes, npq))
+        } else {
+            None
+        };
+        Ok(Matrix::Quant(Quant {
+            m: m as usize,
+            n: n as usize,
+            codes,
+            pq,
+            norms,
+        }))
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        match self {
+            Matrix::Dense(d) => d.m,
+            Matrix::Quant(q) => q.m,
+        }
+    }
+
+    pub(crate) fn cols(&self) -> usize {
+        match self {
+            Matrix::Dense(d) => d.n,
+            Matrix::Quant(q) => q.n,
+        }
+    }
+
+    /// `x += row r` for each `r` of `rows` in turn (`computeHidden`'s `addRow` loop).
+    pub(crate) fn add_rows(&self, x: &mut [f32], rows: &[i32]) {
+        match self {
+            Matrix::Dense(d) => {
+                for &r in rows {
+                    let r = r as usize;
+                    let row = &d.data[r * d.n..(r + 1) * d.n];
+                    for (a, b) in x.iter_mut().zip(row) {
+                        *a += *b;
+                    }
+                }
+            }
+            Matrix::Quant(q) => q.add_rows(x, rows),
+        }
+    }
+
+    /// `dotRow(x, i)`: a sequential float sum, as fastText adds.
+    #[inline]
+    pub(crate) fn dot_row(&self, x: &[f32], i: usize) -> f32 {
+        match self {
+            Matrix::Dense(d) => {
+                let row = &d.data[i * d.n..(i + 1) * d.n];
+                let mut s = 0.0f32;
+                for (a, b) in row.iter().zip(x) {
+                    s += a * b;
+                }
+                s
+            }
+            Matrix::Quant(q) => q.dot_row(x, i),
+        }
+    }
+}
+
+fn check_shape<R: BufRead>(r: &Reader<R>, what: &str, m: i64, n: i64, dim: usize) -> Result<()> {
+    if m < 0 || n != dim as i64 {
+        return Err(r.invalid(format!(
+            "the {what} matrix is {m} × {n}, the model's vectors have dim {dim}"
+        )));
+    }
+    Ok(())
+}
+
+impl Quant {
+    #[inline(always)]
+    fn norm(&self, i: usize) -> Option<f32> {
+        self.norms
+            .as_ref()
+            .map(|(codes, npq)| npq.centroid(0, codes[i])[0])
+    }
+
+    /// `QuantMatrix::addRowToVector` → `ProductQuantizer::addcode(x, codes, r, norm)` for
+    /// each row `r`: `x[j] += norm * c[j]` (without `qnorm`, norm is 1 and `1 * c` is `c`).
+    fn add_rows(&self, x: &mut [f32], rows: &[i32]) {
+        let pq = &self.pq;
+        if pq.dsub == 2 && pq.lastdsub == 2 && pq.nsubq == 8 {
+            // lid.176 (dim 16, fastText's default dsub 2): gather the eight centroid pairs,
+            // then one vectorisable multiply-add per element (still `x + norm * c`).
+            let x: &mut [f32; 16] = (&mut x[..16]).try_into().expect("dim 16");
+            let gather = |r: usize| {
+                let codes: &[u8; 8] = self.codes[r * 8..r * 8 + 8].try_into().expect("8 codes");
+                let mut c = [0.0f32; 16];
+                for (m, &code) in codes.iter().enumerate() {
+                    let s = (m * KSUB + code as usize) * 2;
+                    c[2 * m..2 * m + 2].copy_from_slice(&pq.centroids[s..s + 2]);
+                }
+                c
+            };
+            match &self.norms {
+                None => {
+                    for &r in rows {
+                        let c = gather(r as usize);
+                        x.iter_mut().zip(&c).for_each(|(a, b)| *a += *b);
+                    }
+                }
+                Some((codes, npq)) => {
+                    for &r in rows {
+                        let c = gather(r as usize);
+                        let norm = npq.centroid(0, codes[r as usize])[0];
+                        x.iter_mut().zip(&c).for_each(|(a, b)| *a += norm * b);
+                    }
+                }
+            }
+            return;
+        }
+        for &r in rows {
+            let r = r as usize;
+            let codes = &self.codes[r * pq.nsubq..(r + 1) * pq.nsubq];
+            let norm = self.norm(r);
+            for (m, &code) in codes.iter().enumerate() {
+                let c = pq.centroid(m, code);
+                let xs = &mut x[m * pq.dsub..m * pq.dsub + c.len()];
+                match norm {
+                    None => xs.iter_mut().zip(c).for_each(|(a, b)| *a += *b),
+                    Some(norm) => xs.iter_mut().zip(c).for_each(|(a, b)| *a += norm * b),
+                }
+            }
+        }
+    }
+
+    /// `QuantMatrix::dotRow` → `ProductQuantizer::mulcode(x, codes, i, norm)`.
+    fn dot_row(&self, x: &[f32], i: usize) -> f32 {
+        let pq = &self.pq;
+        let codes = &self.codes[i * pq.nsubq..(i + 1) * pq.nsubq];
+        let mut res = 0.0f32;
+        for (m, &code) in codes.iter().enumerate() {
+            let c = pq.centroid(m, code);
+            for (a, b) in x[m * pq.dsub..].iter().zip(c) {
+                res += a * b;
+            }
+        }
+        res * self.norm(i).unwrap_or(1.0)
+    }
+}

@@ -1,0 +1,438 @@
+//! Prediction: `Dictionary::getLine` → `Model::computeHidden` → the loss's `predict`, with
+//! fastText's float operations in fastText's order, into reusable scratch space.
+
+use crate::cache::TokenCache;
+use crate::dict::{EOS, LABEL_PREFIX, hash, is_space};
+use crate::loss::{hs_sigmoid, pop_heap, push_heap, sort_heap, std_log};
+use crate::model::{Model, Output};
+
+/// Pending input rows that trigger a [`Predictor::flush`].
+const FLUSH_ROWS: usize = 256;
+
+/// One label's score, as fastText's `predictLine` reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    /// Index into [`Model::labels`].
+    pub label: usize,
+    /// The score fastText ranks by: `log(p + 1e-5)` of the label's probability `p`, or for
+    /// hierarchical softmax the sum of that over the branches on the label's tree path.
+    pub log_prob: f32,
+    /// `exp(log_prob)`, the probability fastText returns.
+    pub prob: f32,
+}
+
+impl Prediction {
+    fn new(label: usize, log_prob: f32) -> Self {
+        Prediction {
+            label,
+            log_prob,
+            // `std::exp(float)` in `predictLine`.
+            prob: log_prob.exp(),
+        }
+    }
+}
+
+/// Predicts labels for one text at a time, reusing its buffers: no allocation once they
+/// have grown to the longest text's needs. First [`read_line`](Self::read_line) or
+/// [`read_document`](Self::read_document) a text, then ask for [`predict`](Self::predict),
+/// [`best`](Self::best) or [`label`](Self::label) as often as needed.
+pub struct Predictor<'m> {
+    model: &'m Model,
+    hidden: Vec<f32>,
+    /// Input rows summed into `hidden` (fastText's `words.size()`).
+    inputs: usize,
+    /// Input rows found but not yet summed: finding rows (hashes, bucket lookups) and
+    /// summing them (centroid lookups, float adds) go in batches, which lets the processor
+    /// overlap the memory accesses of many n-grams.
+    rows: Vec<i32>,
+    output: Vec<f32>,
+    output_ready: bool,
+    /// Token hashes for word n-grams.
+    hashes: Vec<i32>,
+    /// `<token>` of an out-of-vocabulary token.
+    word: Vec<u8>,
+    cache: TokenCache,
+    heap: Vec<(f32, i32)>,
+    stack: Vec<(u32, f32)>,
+    path: Vec<u32>,
+}
+
+impl<'m> Predictor<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        Predictor {
+            model,
+            hidden: vec![0.0; model.dim],
+            inputs: 0,
+            rows: Vec::with_capacity(FLUSH_ROWS + 1024),
+            output: vec![0.0; model.labels().len()],
+            output_ready: false,
+            hashes: Vec::new(),
+            word: Vec::new(),
+            cache: TokenCache::new(),
+            heap: Vec::new(),
+            stack: Vec::new(),
+            path: Vec::new(),
+        }
+    }
+
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    /// Reads `text` as fastText's `predictLine` reads a stream holding exactly `text`: up
+    /// to and including its first `'\n'` (fastText's `</s>` token), everything after it is
+    /// ignored. Returns whether any input row was found; without one fastText predicts
+    /// nothing.
+    pub fn read_line(&mut self, text: &[u8]) -> bool {
+        self.read(text, false)
+    }
+
+    /// Reads all of `text` as one line with every `'\n'` a space and a `'\n'` appended —
+    /// what Python fastText's `predict(text.replace("\n", " "))` computes, and the C++
+    /// `predictLine` on that string. (`'\0'` is a separator to fastText either way.)
+    pub fn read_document(&mut self, text: &[u8]) -> bool {
+        self.read(text, true)
+    }
+
+    fn read(&mut self, text: &[u8], document: bool) -> bool {
+        self.hidden.fill(0.0);
+        self.inputs = 0;
+        self.rows.clear();
+        self.hashes.clear();
+        self.output_ready = false;
+        let len = text.len();
+        let mut pos = 0;
+        loop {
+            // `readWord`: skip separators; a '\n' before any byte of a word is `</s>`.
+            while pos < len && is_space(text[pos]) && (document || text[pos] != b'\n') {
+                pos += 1;
+            }
+            let token = if pos == len {
+                if document { EOS } else { break }
+            } else if text[pos] == b'\n' {
+                pos += 1;
+                EOS
+            } else {
+                let start = pos;
+                while pos < len && !is_space(text[pos]) {
+                    pos += 1;
+                }
+                &text[start..pos]
+            };
+            self.add_token(token);
+            if token == EOS {
+                break;
+            }
+        }
+        let dict = &self.model.dict;
+        if dict.word_ngrams > 1 {
+            let rows = &mut self.rows;
+            dict.word_ngram_rows(&self.hashes, |row| rows.push(row));
+        }
+        self.flush();
+        if self.inputs == 0 {
+            return false;
+        }
+        // `hidden.mul(1.0 / input.size())`: the factor is a double rounded to float.
+        let a = (1.0f64 / self.inputs as f64) as f32;
+        for x in &mut self.hidden {
+            *x *= a;
+        }
+        true
+    }
+
+    /// One token of `Dictionary::getLine`: its input rows go straight into `hidden`, in
+    /// the order fastText lists them.
+    #[inline]
+    fn add_token(&mut self, token: &[u8]) {
+        let model = self.model;
+        let dict = &model.dict;
+        let h = hash(token);
+        if let Some(rows) = self.cache.get(token, h) {
+            self.rows.extend_from_slice(rows);
+        } else {
+            let wid = dict.find(token, h);
+            let is_word = match wid {
+                Some(id) => id < dict.nwords,
+                None => !token.starts_with(LABEL_PREFIX),
+            };
+            if !is_word {
+                return;
+            }
+            let start = self.rows.len();
+            match wid {
+                Some(id) => self.rows.extend_from_slice(dict.word_rows(id as usize)),
+                None if token != EOS => {
+                    self.word.clear();
+                    self.word.push(b'<');
+                    self.word.extend_from_slice(token);
+                    self.word.push(b'>');
+                    let rows = &mut self.rows;
+                    dict.subword_rows(&self.word, |row| rows.push(row));
+                }
+                None => {}
+            }
+            self.cache.insert(token, h, &self.rows[start..]);
+        }
+        if dict.word_ngrams > 1 {
+            // `std::vector<int32_t> word_hashes; word_hashes.push_back(uint32_t h)`.
+            self.hashes.push(h as i32);
+        }
+        if self.rows.len() >= FLUSH_ROWS {
+            self.flush();
+        }
+    }
+
+    /// Sums the pending rows into `hidden`, in order (`computeHidden`'s `addRow` loop).
+    fn flush(&mut self) {
+        self.model.input.add_rows(&mut self.hidden, &self.rows);
+        self.inputs += self.rows.len();
+        self.rows.clear();
+    }
+
+    /// The hidden vector of the text read last (fastText's `computeHidden`).
+    pub fn hidden(&self) -> &[f32] {
+        &self.hidden
+    }
+
+    /// fastText's `predict(k, threshold)` on the text read last: the `k` best labels
+    /// (`usize::MAX` for all, fastText's `k = -1`; 0 gives none where fastText throws)
+    /// with probability at least `threshold`, best first, in fastText's order among equal
+    /// scores.
+    pub fn predict(&mut self, k: usize, threshold: f32, out: &mut Vec<Prediction>) {
+        out.clear();
+        if self.inputs == 0 || k == 0 {
+            return;
+        }
+        self.fill_heap(k.min(self.output.len()), threshold);
+        out.extend(
+            self.heap
+                .iter()
+                .map(|&(s, l)| Prediction::new(l as usize, s)),
+        );
+    }
+
+    /// The heap of fastText's `Loss::predict`, sorted.
+    fn fill_heap(&mut self, k: usize, threshold: f32) {
+        self.heap.clear();
+        match &self.model.out {
+            Output::Tree(_) => self.dfs(k, threshold),
+            _ => {
+                self.compute_output();
+                let thr = threshold;
+                for i in 0..self.output.len() {
+                    let o = self.output[i];
+                    // `findKBest`.
+                    if o < thr {
+                        continue;
+                    }
+                    if self.heap.len() == k && std_log(o) < self.heap[0].0 {
+                        continue;
+                    }
+                    self.heap.push((std_log(o), i as i32));
+                    push_heap(&mut self.heap);
+                    if self.heap.len() > k {
+                        pop_heap(&mut self.heap);
+                        self.heap.pop();
+                    }
+                }
+            }
+        }
+        sort_heap(&mut self.heap);
+    }
+
+    /// `HierarchicalSoftmaxLoss::dfs`, with an explicit stack (left subtree first).
+    fn dfs(&mut self, k: usize, threshold: f32) {
+        let Output::Tree(tree) = &self.model.out else {
+            return;
+        };
+        let out = &self.model.output;
+        let thr = std_log(threshold);
+        let osz = tree.osz;
+        self.stack.clear();
+        self.stack.push((tree.root() as u32, 0.0));
+        while let Some((node, score)) = self.stack.pop() {
+            let node = node as usize;
+            if score < thr {
+                continue;
+            }
+            if self.heap.len() == k && score < self.heap[0].0 {
+                continue;
+            }
+            if node < osz {
+                self.heap.push((score, node as i32));
+                push_heap(&mut self.heap);
+                if self.heap.len() > k {
+                    pop_heap(&mut self.heap);
+                    self.heap.pop();
+                }
+                continue;
+            }
+            let f = hs_sigmoid(out.dot_row(&self.hidden, node - osz));
+            self.stack
+                .push((tree.right[node] as u32, score + std_log(f)));
+            self.stack.push((
+                tree.left[node] as u32,
+                score + std_log((1.0f64 - f as f64) as f32),
+            ));
+        }
+    }
+
+    /// `computeOutput` of softmax, one-vs-all and negative sampling, once per text.
+    fn compute_output(&mut self) {
+        if self.output_ready {
+            return;
+        }
+        self.output_ready = true;
+        let m = self.model;
+        for (i, o) in self.output.iter_mut().enumerate() {
+            *o = m.output.dot_row(&self.hidden, i);
+        }
+        match &m.out {
+            Output::Softmax => {
+                let mut max = self.output[0];
+                for &o in &self.output {
+                    // `std::max(output[i], max)`.
+                    max = if o < max { max } else { o };
+                }
+                let mut z = 0.0f32;
+                for o in &mut self.output {
+                    // Unqualified `exp` on a float: the double `::exp`.
+                    *o = ((*o - max) as f64).exp() as f32;
+                    z += *o;
+                }
+                for o in &mut self.output {
+                    *o /= z;
+                }
+            }
+            Output::Sigmoid(t) => {
+                for o in &mut self.output {
+                    *o = t.sigmoid(*o);
+                }
+            }
+            Output::Tree(_) => {}
+        }
+    }
+
+    /// The first of `predict(usize::MAX, 0.0)`: the best label and its probability, as
+    /// fastText ranks them. For hierarchical softmax, a branch-and-bound search of the
+    /// tree that visits only subtrees that can still hold the best leaf; if two leaves tie
+    /// for best it falls back to the full search, so that the tie is broken as fastText's.
+    pub fn best(&mut self) -> Option<Prediction> {
+        if self.inputs == 0 {
+            return None;
+        }
+        if let Some(found) = self.hs_best() {
+            return found;
+        }
+        self.fill_heap(self.output.len(), 0.0);
+        self.heap
+            .first()
+            .map(|&(s, l)| Prediction::new(l as usize, s))
+    }
+
+    /// `Some(best)` when the bounded search decides it, `None` to fall back.
+    fn hs_best(&mut self) -> Option<Option<Prediction>> {
+        let Output::Tree(tree) = &self.model.out else {
+            return None;
+        };
+        let out = &self.model.output;
+        let thr = std_log(0.0);
+        // Each step down adds `std_log(x)` with x ≤ 1, at most `std_log(1)` (> 0, tiny);
+        // float addition is monotonic, so adding it `height` times bounds every leaf below.
+        let step = std_log(1.0);
+        let osz = tree.osz;
+        let mut best = f32::NEG_INFINITY;
+        let mut best_leaf = 0;
+        let mut at_best = 0u32;
+        self.stack.clear();
+        self.stack.push((tree.root() as u32, 0.0));
+        while let Some((node, score)) = self.stack.pop() {
+            let node = node as usize;
+            if score < thr {
+                continue;
+            }
+            if node < osz {
+                if score > best {
+                    best = score;
+                    best_leaf = node;
+                    at_best = 1;
+                } else if score == best {
+                    at_best += 1;
+                } else if score.is_nan() {
+                    return None;
+                }
+                continue;
+            }
+            if at_best > 0 {
+                let mut bound = score;
+                for _ in 0..tree.height[node] {
+                    bound += step;
+                }
+                if bound < best {
+                    continue;
+                }
+            }
+            let f = hs_sigmoid(out.dot_row(&self.hidden, node - osz));
+            self.stack
+                .push((tree.right[node] as u32, score + std_log(f)));
+            self.stack.push((
+                tree.left[node] as u32,
+                score + std_log((1.0f64 - f as f64) as f32),
+            ));
+        }
+        match at_best {
+            1 => Some(Some(Prediction::new(best_leaf, best))),
+            _ => None,
+        }
+    }
+
+    /// The entry `predict(usize::MAX, threshold)` has for `label`, or `None` when fastText
+    /// leaves the label out (its probability is below `threshold`, or for hierarchical
+    /// softmax a node on its path is). For hierarchical softmax this is one root-to-leaf
+    /// path: the same additions in the same order as fastText's full search.
+    pub fn label(&mut self, label: usize, threshold: f32) -> Option<Prediction> {
+        if self.inputs == 0 || label >= self.output.len() {
+            return None;
+        }
+        let model = self.model;
+        let thr = std_log(threshold);
+        match &model.out {
+            Output::Tree(tree) => {
+                self.path.clear();
+                let mut n = label;
+                while tree.parent[n] != -1 {
+                    self.path.push(n as u32);
+                    n = tree.parent[n] as usize;
+                }
+                let mut score = 0.0f32;
+                if score < thr {
+                    return None;
+                }
+                for &child in self.path.iter().rev() {
+                    let f = hs_sigmoid(model.output.dot_row(&self.hidden, n - tree.osz));
+                    let child = child as usize;
+                    score += if tree.binary[child] {
+                        std_log(f)
+                    } else {
+                        std_log((1.0f64 - f as f64) as f32)
+                    };
+                    if score < thr {
+                        return None;
+                    }
+                    n = child;
+                }
+                Some(Prediction::new(label, score))
+            }
+            _ => {
+                self.compute_output();
+                let o = self.output[label];
+                if o < threshold {
+                    None
+                } else {
+                    Some(Prediction::new(label, std_log(o)))
+                }
+            }
+        }
+    }
+}
