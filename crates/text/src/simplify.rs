@@ -47,6 +47,105 @@ pub fn simplify_text_with(text: &str, norm_numbers: bool, out: &mut String) {
         simplify_ascii(text.as_bytes(), norm_numbers, out);
         return;
     }
+    if !simplify_by_char(text, norm_numbers, out) {
+        simplify_whole(text, norm_numbers, out);
+    }
+}
+
+/// [`simplify_text_with`] one character at a time, with no copy of the text: the same
+/// result as [`simplify_whole`] whenever that can be told character by character, which
+/// is unless the text holds a `Σ` (lowercased by context: final sigma) or a character
+/// whose decomposition leaves a mark that is not dropped but takes part in canonical
+/// reordering (a combining class other than 0 outside category Mn). Returns false, with
+/// `out` unspecified, in those cases.
+fn simplify_by_char(text: &str, norm_numbers: bool, out: &mut String) -> bool {
+    use unicode_normalization::char::{canonical_combining_class, decompose_canonical};
+    out.clear();
+    // What `simplify_whole` calls `spaced` has had a character pushed (spaces are only
+    // written between characters), and a space is pending.
+    let mut spaced_any = false;
+    let mut pending = false;
+    let mut ok = true;
+    let mut push = |c: char, out: &mut String, ok: &mut bool| {
+        if c == ' ' {
+            pending = true;
+            return;
+        }
+        if pending && spaced_any {
+            out.push(' ');
+        }
+        pending = false;
+        spaced_any = true;
+        if c.is_ascii() {
+            out.push(c);
+            return;
+        }
+        decompose_canonical(c, |d| {
+            if get_general_category(d) != GeneralCategory::NonspacingMark {
+                if canonical_combining_class(d) != 0 {
+                    *ok = false;
+                }
+                out.push(d);
+            }
+        });
+    };
+    let mut it = text.char_indices().peekable();
+    while let Some((_, c)) = it.next() {
+        if c == 'Σ' {
+            return false;
+        }
+        if norm_numbers && is_digit(c) {
+            while it.next_if(|&(_, d)| is_digit(d)).is_some() {}
+            // One decimal part: a separator followed by a digit.
+            if let Some(&(i, sep)) = it.peek()
+                && DECIMAL_SEPARATORS.contains(&sep)
+                && text[i + sep.len_utf8()..]
+                    .chars()
+                    .next()
+                    .is_some_and(is_digit)
+            {
+                it.next();
+                while it.next_if(|&(_, d)| is_digit(d)).is_some() {}
+            }
+            push('0', out, &mut ok);
+            continue;
+        }
+        if c.is_ascii() {
+            let b = c as u8;
+            let m = if is_ascii_punct(b) || b.is_ascii_whitespace() {
+                ' '
+            } else {
+                b.to_ascii_lowercase() as char
+            };
+            push(m, out, &mut ok);
+            continue;
+        }
+        for l in c.to_lowercase() {
+            push(
+                if is_punct(l) || l.is_whitespace() {
+                    ' '
+                } else {
+                    l
+                },
+                out,
+                &mut ok,
+            );
+        }
+    }
+    if !ok {
+        return false;
+    }
+    let trimmed = out.trim();
+    if trimmed.len() != out.len() {
+        *out = trimmed.to_string();
+    }
+    true
+}
+
+/// [`simplify_text_with`] as datatrove writes it: lowercase the whole text, map numbers,
+/// punctuation and whitespace, then NFD the whole result and drop the marks.
+fn simplify_whole(text: &str, norm_numbers: bool, out: &mut String) {
+    out.clear();
     let lower = text.to_lowercase();
     let chars: Vec<char> = lower.chars().collect();
     let mut spaced = String::with_capacity(lower.len());
@@ -390,6 +489,80 @@ mod tests {
         );
         assert_eq!(simplify("a\u{0085}b\u{00a0}c"), "a b c");
         assert_eq!(simplify("!!!"), "");
+    }
+
+    /// Both ways of simplifying non-ASCII text agree (or the fast one declines).
+    fn same_both_ways(t: &str) -> bool {
+        let mut a = String::new();
+        let mut b = String::new();
+        simplify_whole(t, true, &mut b);
+        if simplify_by_char(t, true, &mut a) {
+            assert_eq!(a, b, "{t:?}");
+        }
+        simplify_whole(t, false, &mut b);
+        let fast = simplify_by_char(t, false, &mut a);
+        if fast {
+            assert_eq!(a, b, "{t:?} (numbers kept)");
+        }
+        fast
+    }
+
+    #[test]
+    fn by_char_equals_whole_text() {
+        for t in [
+            "Café «naïve» — ÉTÉ ١٢٣ Σοφός",
+            "ΣΟΦΟΣ σοφός",
+            "İstanbul KELVIN \u{212a} x\u{2000}y",
+            "a \u{301} b \u{301}c\u{301}",
+            "\u{301} lead and trail \u{301}",
+            "1.5, ٣٫١٤ and 2،3 and 7⎖8 x",
+            "ǅungla ﬁnance ẞ Straße",
+            "e\u{1d165}\u{1d166} music",
+            "tab\tnbsp\u{a0}ideo\u{3000}end  ",
+            "“quoted” ‘single’ … ellipsis",
+            "한국어 日本語 עברית العربية हिन्दी",
+        ] {
+            same_both_ways(t);
+        }
+        assert!(
+            !same_both_ways("ΣΟΦΟΣ"),
+            "final sigma takes the whole-text way"
+        );
+        assert!(same_both_ways("Café 3.5"));
+    }
+
+    /// On the non-ASCII documents of the shared corpora (docs pages, kernel docs, CPython),
+    /// when the shared data is here.
+    #[test]
+    fn by_char_equals_whole_text_on_real_documents() {
+        use std::io::BufRead;
+        let dir = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/corpora"
+        ));
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            eprintln!("SKIPPED: no shared data at {}", dir.display());
+            return;
+        };
+        let (mut docs, mut fast) = (0, 0);
+        for e in entries {
+            let f = std::fs::File::open(e.unwrap().path()).unwrap();
+            // The first 2,000 documents of each: enough, and quick in a debug build.
+            let lines = std::io::BufReader::new(zstd::Decoder::new(f).unwrap()).lines();
+            for line in lines.take(2000) {
+                let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+                let t = v["text"].as_str().unwrap_or_default();
+                if !t.is_ascii() {
+                    docs += 1;
+                    fast += usize::from(same_both_ways(t));
+                }
+            }
+        }
+        eprintln!("{docs} non-ASCII documents, {fast} simplified character by character");
+        assert!(
+            fast * 10 >= docs * 9,
+            "the fast way should serve most documents"
+        );
     }
 
     #[test]
