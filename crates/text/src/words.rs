@@ -551,6 +551,89 @@ fn url_match(s: &str) -> bool {
     s.contains('.') && URL.is_match(s)
 }
 
+/// Emit an exception's pieces as slices of `s` (the exception's text).
+fn emit_special<'a>(s: &'a str, pieces: &[&str], emit: &mut impl FnMut(&'a str)) {
+    let mut at = 0;
+    for p in pieces {
+        let end = (at + p.len()).min(s.len());
+        if s.is_char_boundary(end) && end > at {
+            emit(&s[at..end]);
+        }
+        at = end;
+    }
+    if at < s.len() {
+        emit(&s[at..]);
+    }
+}
+
+/// Chunks at most this long have their slow-path tokens cached.
+const CACHED_CHUNK: usize = 64;
+
+/// The tokens of recently seen chunks that needed the affix loop, per thread: such chunks
+/// (`word,"`, `(see`, `os.path.join()`, …) repeat through a corpus, and their tokens depend
+/// only on their bytes. Emptied when full, so its memory stays under about 2 MB.
+#[derive(Default)]
+struct ChunkCache {
+    /// Chunk hash → (chunk start in `bytes`, chunk length, first token, token count).
+    map: crate::hash::HashedMap<(u32, u32, u32, u32)>,
+    bytes: Vec<u8>,
+    /// Token byte ranges within their chunk.
+    toks: Vec<(u32, u32)>,
+}
+
+impl ChunkCache {
+    const MAX_ENTRIES: usize = 1 << 15;
+
+    fn tokenize<'a>(
+        &mut self,
+        chunk: &'a str,
+        emit: &mut impl FnMut(&'a str),
+        infix_buf: &mut Vec<(usize, usize)>,
+    ) {
+        let h = xxh3_64(chunk.as_bytes());
+        if let Some(&(start, len, first, n)) = self.map.get(&h)
+            && &self.bytes[start as usize..(start + len) as usize] == chunk.as_bytes()
+        {
+            for &(a, b) in &self.toks[first as usize..(first + n) as usize] {
+                emit(&chunk[a as usize..b as usize]);
+            }
+            return;
+        }
+        if self.map.len() >= Self::MAX_ENTRIES {
+            self.map.clear();
+            self.bytes.clear();
+            self.toks.clear();
+        }
+        let first = self.toks.len();
+        let base = chunk.as_ptr() as usize;
+        let toks = &mut self.toks;
+        tokenize_chunk_slow(
+            chunk,
+            &mut |t: &'a str| {
+                let a = t.as_ptr() as usize - base;
+                toks.push((a as u32, (a + t.len()) as u32));
+                emit(t);
+            },
+            infix_buf,
+            true,
+        );
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(chunk.as_bytes());
+        self.map.insert(
+            h,
+            (
+                start as u32,
+                chunk.len() as u32,
+                first as u32,
+                (self.toks.len() - first) as u32,
+            ),
+        );
+    }
+}
+
+thread_local! {
+    static CHUNKS: std::cell::RefCell<ChunkCache> = std::cell::RefCell::default();
+}
 /// Emit the tokens of one whitespace-free chunk.
 fn tokenize_chunk<'a>(
     chunk: &'a str,
@@ -559,19 +642,6 @@ fn tokenize_chunk<'a>(
     with_specials: bool,
 ) {
     let special = |s: &str| if with_specials { special(s) } else { None };
-    fn emit_special<'a>(s: &'a str, pieces: &[&str], emit: &mut impl FnMut(&'a str)) {
-        let mut at = 0;
-        for p in pieces {
-            let end = (at + p.len()).min(s.len());
-            if s.is_char_boundary(end) && end > at {
-                emit(&s[at..end]);
-            }
-            at = end;
-        }
-        if at < s.len() {
-            emit(&s[at..]);
-        }
-    }
     if let Some(p) = special(chunk) {
         emit_special(chunk, p, emit);
         return;
@@ -603,6 +673,22 @@ fn tokenize_chunk<'a>(
         emit(suffix);
         return;
     }
+    if with_specials && chunk.len() <= CACHED_CHUNK {
+        CHUNKS.with_borrow_mut(|c| c.tokenize(chunk, emit, infix_buf));
+    } else {
+        tokenize_chunk_slow(chunk, emit, infix_buf, with_specials);
+    }
+}
+
+/// spaCy's affix loop on one chunk: prefixes and suffixes peeled off until an exception or
+/// nothing is left, then infixes (unless the rest is a URL).
+fn tokenize_chunk_slow<'a>(
+    chunk: &'a str,
+    emit: &mut impl FnMut(&'a str),
+    infix_buf: &mut Vec<(usize, usize)>,
+    with_specials: bool,
+) {
+    let special = |s: &str| if with_specials { special(s) } else { None };
     let mut s = chunk;
     let mut prefixes: Vec<&'a str> = Vec::new();
     let mut suffixes: Vec<&'a str> = Vec::new();
