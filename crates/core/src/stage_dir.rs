@@ -26,7 +26,9 @@ const MAX_WARNINGS: usize = 100;
 /// How parts are written.
 #[derive(Debug, Clone)]
 pub struct WriteOptions {
-    /// A row group is flushed when its buffered size reaches this many bytes.
+    /// A row group is flushed when its buffered size reaches this many bytes. Each writer
+    /// holds up to this much, and so does each reader of the part later: a stage with N
+    /// writers (the `sql` stage has one per thread) holds N times this.
     pub row_group_bytes: usize,
     /// … or this many rows.
     pub row_group_rows: usize,
@@ -37,7 +39,7 @@ pub struct WriteOptions {
 impl Default for WriteOptions {
     fn default() -> Self {
         WriteOptions {
-            row_group_bytes: 64 << 20,
+            row_group_bytes: 16 << 20,
             row_group_rows: 64 * 1024,
             part_bytes: 256 << 20,
         }
