@@ -2,13 +2,10 @@
 //! English word tokenizer on the simplified text, then word n-grams: what datatrove's
 //! MinHash deduplication hashes.
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
-
 use unicode_general_category::{GeneralCategory, get_general_category};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::tables::{ICON_RANGES, PUNCTUATION_NON_ASCII, SPACY_EXCEPTIONS, UNITS};
+use crate::tables::{ICON_RANGES, PUNCTUATION_NON_ASCII, UNITS};
 
 fn is_ascii_punct(b: u8) -> bool {
     // datatrove's PUNCTUATION holds every ASCII symbol, the control characters except
@@ -235,83 +232,16 @@ fn simplify_ascii(b: &[u8], norm_numbers: bool, out: &mut String) {
     *out = String::from_utf8(buf).expect("ASCII");
 }
 
-/// A word of at most 16 bytes as one number (zero-padded), for cheap lookups.
-fn pack(s: &str) -> Option<u128> {
-    let b = s.as_bytes();
-    if b.len() > 16 {
-        return None;
-    }
-    let mut x = [0u8; 16];
-    x[..b.len()].copy_from_slice(b);
-    Some(u128::from_le_bytes(x))
-}
-
-/// Hashes a packed word with one multiplication (the keys are a fixed, small set).
-#[derive(Default)]
-struct PackedHasher(u64);
-
-impl std::hash::Hasher for PackedHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u128(&mut self, x: u128) {
-        self.0 =
-            ((x as u64) ^ ((x >> 64) as u64).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type SpecialMap =
-    HashMap<u128, &'static [&'static str], std::hash::BuildHasherDefault<PackedHasher>>;
-
-/// spaCy's special cases, by packed text (all are shorter than 16 bytes), and a quick
-/// test that rules most words out before the lookup.
-struct Specials {
-    map: SpecialMap,
-    /// Bit `first_class(k[0])` of `maybe[k.len()]` is set for every key `k`.
-    maybe: [u32; 17],
-}
-
-fn first_class(b: u8) -> u32 {
-    match b {
-        b'a'..=b'z' => (b - b'a') as u32,
-        b'0'..=b'9' => 26,
-        _ => 27,
-    }
-}
-
-fn special_cases() -> &'static Specials {
-    static MAP: OnceLock<Specials> = OnceLock::new();
-    MAP.get_or_init(|| {
-        let mut maybe = [0u32; 17];
-        let mut map = SpecialMap::default();
-        // Only exceptions whose text can survive normalisation: lowercase ASCII letters
-        // and digits.
-        let survives = |k: &str| {
-            k.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        };
-        for (k, v) in SPACY_EXCEPTIONS.iter().filter(|(k, _)| survives(k)) {
-            if let Some(p) = pack(k) {
-                maybe[k.len()] |= 1 << first_class(k.as_bytes()[0]);
-                map.insert(p, *v);
-            }
-        }
-        Specials { map, maybe }
-    })
-}
-
+/// spaCy's exception for `s`, among those whose text can survive normalisation (lowercase
+/// ASCII letters and digits): the full splitter's table, with the other keys ruled out.
 fn special(s: &str) -> Option<&'static [&'static str]> {
-    let sp = special_cases();
-    let b = s.as_bytes();
-    if b.is_empty() || b.len() > 16 || sp.maybe[b.len()] & (1 << first_class(b[0])) == 0 {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
         return None;
     }
-    sp.map.get(&pack(s)?).copied()
+    crate::words::special(s)
 }
 
 /// The length of the unit spaCy's suffix rule splits off the end of `s` (a unit right

@@ -191,7 +191,7 @@ static EXCEPTIONS: LazyLock<Exceptions> = LazyLock::new(|| {
     Exceptions { map, seen }
 });
 
-fn special(s: &str) -> Option<&'static [&'static str]> {
+pub(crate) fn special(s: &str) -> Option<&'static [&'static str]> {
     let e = &*EXCEPTIONS;
     let first = *s.as_bytes().first()?;
     if !e.seen[first as usize * (MAX_KEY + 1) + s.len().min(MAX_KEY)] {
