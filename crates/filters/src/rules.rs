@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use primer_text::hash::{HashedMap, HashedSet, PassBuild as Fast};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
@@ -123,7 +124,6 @@ impl Default for GopherQualityConfig {
 }
 
 /// Python's `str.count(sub)` (non-overlapping).
-/// Python's `str.count`: non-overlapping occurrences.
 fn count_sub(text: &str, sub: &str) -> usize {
     memchr::memmem::find_iter(text.as_bytes(), sub.as_bytes()).count()
 }
@@ -472,8 +472,6 @@ const DUP_REASONS: &[&str] = &[
 fn n_gram_reason(table: &'static [&'static str], n: usize) -> Option<&'static str> {
     table.get(n).copied()
 }
-
-use primer_text::hash::{HashedMap, HashedSet, PassBuild as Fast};
 
 /// A document's words laid end to end, with one space between them and with none, so that
 /// each n-gram datatrove joins (`" ".join` for the top n-grams, `"".join` for the
