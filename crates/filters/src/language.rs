@@ -277,51 +277,39 @@ mod tests {
 
     #[test]
     fn bad_model_files_are_refused_with_a_message() {
-        let e = config("/nonexistent/lid.176.ftz")
-            .build(&ctx())
-            .err()
-            .unwrap()
-            .to_string();
+        let error_of = |path: &std::path::Path| {
+            config(path.to_str().unwrap())
+                .build(&ctx())
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        let e = error_of(std::path::Path::new("/nonexistent/lid.176.ftz"));
         assert!(
             e.starts_with("language.model: cannot open /nonexistent/lid.176.ftz"),
             "{e}"
         );
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("model.bin");
+        let with_version = |v: i32| {
+            let mut head = primer_fasttext::MAGIC.to_le_bytes().to_vec();
+            head.extend(v.to_le_bytes());
+            head
+        };
         std::fs::write(&p, b"this is not a fastText model at all").unwrap();
-        let e = config(p.to_str().unwrap())
-            .build(&ctx())
-            .err()
-            .unwrap()
-            .to_string();
+        let e = error_of(&p);
         assert!(e.contains("is not a fastText model"), "{e}");
         std::fs::write(&p, b"abc").unwrap();
-        let e = config(p.to_str().unwrap())
-            .build(&ctx())
-            .err()
-            .unwrap()
-            .to_string();
+        let e = error_of(&p);
         assert!(e.contains("is not a fastText model"), "{e}");
-        let mut head = primer_fasttext::MAGIC.to_le_bytes().to_vec();
-        head.extend(12i32.to_le_bytes());
-        std::fs::write(&p, &head).unwrap();
-        let e = config(p.to_str().unwrap())
-            .build(&ctx())
-            .err()
-            .unwrap()
-            .to_string();
+        std::fs::write(&p, with_version(12)).unwrap();
+        let e = error_of(&p);
         assert!(
             e.starts_with(&format!("language.model: {} is truncated: ", p.display())),
             "{e}"
         );
-        let mut head = primer_fasttext::MAGIC.to_le_bytes().to_vec();
-        head.extend(99i32.to_le_bytes());
-        std::fs::write(&p, &head).unwrap();
-        let e = config(p.to_str().unwrap())
-            .build(&ctx())
-            .err()
-            .unwrap()
-            .to_string();
+        std::fs::write(&p, with_version(99)).unwrap();
+        let e = error_of(&p);
         assert!(e.contains("format version 99"), "{e}");
     }
 
