@@ -7,6 +7,10 @@
 //! - `PRIMER_BENCH_DUMP`: write the input as JSONL there (for datatrove).
 //! - `PRIMER_BENCH_SECONDS`: repeat the pass until this much time has gone (default 3).
 //! - `PRIMER_BENCH_PART`: `language`, `chain` or `words` to time one part only.
+//! - `PRIMER_BENCH_CHAIN`: the filters of the chain, comma-separated (default
+//!   `gopher_quality,gopher_repetition,c4,fineweb`).
+//! - `PRIMER_BENCH_ENGLISH`: `1` to time only the documents the language filter keeps (for
+//!   the parts), as the chain sees them in the full pass.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -47,7 +51,6 @@ fn main() {
             w.write_all(b"\n").unwrap();
         }
     }
-    let bytes: usize = docs.iter().map(|(_, t)| t.len()).sum();
     let ctx = BuildContext {
         stage_id: "bench",
         base_dir: Path::new("/"),
@@ -64,18 +67,30 @@ fn main() {
     }
     .build(&ctx)
     .expect("model");
+    let names = std::env::var("PRIMER_BENCH_CHAIN")
+        .unwrap_or_else(|_| "gopher_quality,gopher_repetition,c4,fineweb".into());
     let chain = FilterConfig {
-        chain: vec![
-            FilterRule::GopherQuality(Default::default()),
-            FilterRule::GopherRepetition(Default::default()),
-            FilterRule::C4(Default::default()),
-            FilterRule::Fineweb(Default::default()),
-        ],
+        chain: names
+            .split(',')
+            .map(|n| match n {
+                "gopher_quality" => FilterRule::GopherQuality(Default::default()),
+                "gopher_repetition" => FilterRule::GopherRepetition(Default::default()),
+                "c4" => FilterRule::C4(Default::default()),
+                "fineweb" => FilterRule::Fineweb(Default::default()),
+                _ => panic!("PRIMER_BENCH_CHAIN: unknown filter {n}"),
+            })
+            .collect(),
         keep_dropped: false,
     }
     .build(&ctx)
     .expect("chain");
     let part = std::env::var("PRIMER_BENCH_PART").unwrap_or_default();
+    let docs = if std::env::var("PRIMER_BENCH_ENGLISH").is_ok_and(|v| v == "1") {
+        docs.into_iter().filter(|(_, t)| lang.predict(t).2).collect()
+    } else {
+        docs
+    };
+    let bytes: usize = docs.iter().map(|(_, t)| t.len()).sum();
     let start = Instant::now();
     let mut passes = 0;
     let mut kept = 0;

@@ -13,6 +13,7 @@
 
 mod chain;
 mod language;
+mod ngrams;
 mod pii;
 mod rules;
 mod text;

@@ -5,11 +5,11 @@
 
 use std::collections::HashSet;
 
-use primer_text::hash::{HashedMap, HashedSet, PassBuild as Fast};
+use primer_text::hash::PassBuild as Fast;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
 
+use crate::ngrams::NGrams;
 use crate::words::{
     count_sentences, is_datatrove_punct, is_terminal_punct, py_isalpha, py_len, py_split,
     py_splitlines, py_strip, split_words,
@@ -414,9 +414,8 @@ impl GopherRepetitionConfig {
             return Decision::Drop("dup_line_char_frac");
         }
         let words = words();
-        let lens: Vec<usize> = words.iter().map(|w| py_len(w)).collect();
-        let joined = JoinedWords::new(&words);
-        let mut counts = HashedMap::default();
+        let mut grams = NGrams::default();
+        grams.reset(&words);
         for &(n, frac) in &self.top_n_grams {
             if words.len() < n {
                 continue;
@@ -424,14 +423,13 @@ impl GopherRepetitionConfig {
             if n_gram_reason(TOP_REASONS, n).is_none() {
                 continue;
             }
-            let top = top_ngram_chars(&joined, &lens, n, &mut counts);
+            let top = grams.top_chars(n);
             if top as f64 / text_len > frac {
                 return Decision::Drop(n_gram_reason(TOP_REASONS, n).unwrap_or("top_n_gram"));
             }
         }
-        let mut seen = HashedSet::default();
         for &(n, frac) in &self.dup_n_grams {
-            let dup = all_duplicate_chars(&joined, &lens, n, &mut seen);
+            let dup = grams.duplicate_chars(n);
             if dup as f64 / text_len > frac {
                 return Decision::Drop(
                     n_gram_reason(DUP_REASONS, n).unwrap_or("duplicated_n_grams"),
@@ -471,105 +469,6 @@ const DUP_REASONS: &[&str] = &[
 
 fn n_gram_reason(table: &'static [&'static str], n: usize) -> Option<&'static str> {
     table.get(n).copied()
-}
-
-/// A document's words laid end to end, with one space between them and with none, so that
-/// each n-gram datatrove joins (`" ".join` for the top n-grams, `"".join` for the
-/// duplicated ones) is a slice of one of them and is hashed without being copied.
-struct JoinedWords {
-    spaced: String,
-    /// Where each word starts in `spaced`.
-    spaced_at: Vec<usize>,
-    plain: String,
-    /// Where each word starts in `plain`, and the end.
-    plain_at: Vec<usize>,
-}
-
-impl JoinedWords {
-    fn new(words: &[&str]) -> Self {
-        let bytes: usize = words.iter().map(|w| w.len()).sum();
-        let mut j = JoinedWords {
-            spaced: String::with_capacity(bytes + words.len()),
-            spaced_at: Vec::with_capacity(words.len()),
-            plain: String::with_capacity(bytes),
-            plain_at: Vec::with_capacity(words.len() + 1),
-        };
-        for (i, w) in words.iter().enumerate() {
-            if i > 0 {
-                j.spaced.push(' ');
-            }
-            j.spaced_at.push(j.spaced.len());
-            j.spaced.push_str(w);
-            j.plain_at.push(j.plain.len());
-            j.plain.push_str(w);
-        }
-        j.plain_at.push(j.plain.len());
-        j
-    }
-
-    /// xxh3 of `" ".join(words[i..i + n])`.
-    fn spaced_hash(&self, i: usize, n: usize) -> u64 {
-        let end = if i + n < self.spaced_at.len() {
-            self.spaced_at[i + n] - 1
-        } else {
-            self.spaced.len()
-        };
-        xxh3_64(&self.spaced.as_bytes()[self.spaced_at[i]..end])
-    }
-
-    /// xxh3 of `"".join(words[i..i + n])`.
-    fn plain_hash(&self, i: usize, n: usize) -> u64 {
-        xxh3_64(&self.plain.as_bytes()[self.plain_at[i]..self.plain_at[i + n]])
-    }
-}
-
-/// datatrove's `find_top_duplicate(get_n_grams(words, n))`: characters of the most frequent
-/// " "-joined n-gram (the first seen among equals) times its count. N-grams are compared by
-/// their 64-bit xxh3.
-fn top_ngram_chars(
-    words: &JoinedWords,
-    lens: &[usize],
-    n: usize,
-    counts: &mut HashedMap<(usize, usize)>,
-) -> usize {
-    counts.clear();
-    let mut best: Option<(usize, usize, usize)> = None; // (count, first index, chars)
-    for i in 0..=lens.len() - n {
-        let e = counts.entry(words.spaced_hash(i, n)).or_insert((0, i));
-        e.0 += 1;
-        let (c, first) = *e;
-        let better = match best {
-            None => true,
-            Some((bc, bf, _)) => c > bc || (c == bc && first < bf),
-        };
-        if better {
-            let chars = lens[first..first + n].iter().sum::<usize>() + (n - 1);
-            best = Some((c, first, chars));
-        }
-    }
-    best.map_or(0, |(c, _, chars)| c * chars)
-}
-
-/// datatrove's `find_all_duplicate(words, n)`: characters of ""-joined n-grams already seen,
-/// skipping ahead by n after each repeat.
-fn all_duplicate_chars(
-    words: &JoinedWords,
-    lens: &[usize],
-    n: usize,
-    seen: &mut HashedSet,
-) -> usize {
-    seen.clear();
-    let mut repeated = 0;
-    let mut idx = 0;
-    while idx + n <= lens.len() {
-        if seen.insert(words.plain_hash(idx, n)) {
-            idx += 1;
-        } else {
-            repeated += lens[idx..idx + n].iter().sum::<usize>();
-            idx += n;
-        }
-    }
-    repeated
 }
 
 /// C4 rules (Raffel et al. 2020; datatrove `C4QualityFilter`): line removals and
@@ -1115,24 +1014,6 @@ mod tests {
         let mut words = base.clone();
         words.extend(base[..40].iter().cloned());
         assert_eq!(gr(&words.join(" ")), Decision::Drop("duplicated_5_n_grams"));
-        // The first of equally frequent n-grams decides the top n-gram length.
-        let words = ["a", "b", "c", "dddddddddd", "eeeeeeeeee"];
-        let lens: Vec<usize> = words.iter().map(|w| w.len()).collect();
-        let joined = JoinedWords::new(&words);
-        assert_eq!(
-            top_ngram_chars(&joined, &lens, 2, &mut Default::default()),
-            3
-        );
-        // "".join: ("ab", "c") and ("a", "bc") are the same n-gram, as in datatrove.
-        let joined = JoinedWords::new(&["ab", "c", "a", "bc"]);
-        let mut seen = Default::default();
-        assert_eq!(all_duplicate_chars(&joined, &[2, 1, 1, 2], 2, &mut seen), 3);
-        // The last n-gram of the spaced words ends at the text's end.
-        let joined = JoinedWords::new(&["x", "y", "x", "y"]);
-        assert_eq!(
-            top_ngram_chars(&joined, &[1, 1, 1, 1], 2, &mut Default::default()),
-            6
-        );
     }
 
     fn sentence_line(i: usize) -> String {

@@ -1,0 +1,303 @@
+//! Gopher repetition's n-gram rules over a document's words, hashing each n-gram in O(1).
+//!
+//! datatrove compares n-grams as joined strings: `" ".join(words[i:i+n])` for the top
+//! n-grams and `"".join(words[i:i+n])` for the duplicated ones. Both are hashed here with
+//! polynomial hashes modulo the Mersenne prime 2^61 − 1, built from one hash per word:
+//!
+//! - a word's hash is the polynomial of its bytes in base [`B`]; the hash of a
+//!   concatenation is `H(x) · B^|y| + H(y)`, so the `"".join` of words `i..i+n+1` extends
+//!   that of `i..i+n` with one multiply-add, whatever the words' lengths, and equal strings
+//!   get equal hashes however they split into words (`"ab" + "c"` = `"a" + "bc"`);
+//! - the `" ".join` of words `i..i+n` is the polynomial of the word hashes in base [`C`]:
+//!   the words hold no whitespace (the splitter strips it), so equal joined strings are
+//!   exactly equal word sequences.
+//!
+//! Two different n-grams of a document get the same hash with probability about
+//! `n · len / 2^61` (versus 2^-64 for the xxh3 of each joined string this replaces, which
+//! hashed every n-gram's bytes again for each n). Counting uses [`Table`], an open-addressing
+//! table sized to the document, cleared between passes.
+
+/// The Mersenne prime 2^61 − 1.
+const M: u64 = (1 << 61) - 1;
+/// Base of the byte polynomials (a fixed odd number below `M`).
+const B: u64 = 0x1d8e_4e27_c47d_124f & M;
+/// Base of the word-sequence polynomials.
+const C: u64 = 0x0f3c_6d1d_d4a2_b1e7 & M;
+
+/// `a · b mod M` for `a, b < M` (the result is `< M`: `(M − 1)²` keeps the high part
+/// below `M`, so one subtraction reduces fully).
+#[inline(always)]
+fn mul(a: u64, b: u64) -> u64 {
+    let p = a as u128 * b as u128;
+    let s = (p as u64 & M) + (p >> 61) as u64;
+    if s >= M { s - M } else { s }
+}
+
+/// `a + b mod M` for `a, b < M`.
+#[inline(always)]
+fn add(a: u64, b: u64) -> u64 {
+    let s = a + b;
+    if s >= M { s - M } else { s }
+}
+
+/// A document's words as n-gram material: each word's hash, `B^bytes` and length in
+/// characters, and the n-gram hashes of the last pass of each kind.
+#[derive(Default)]
+pub(crate) struct NGrams {
+    /// Byte polynomial of each word (bytes counted from 1, so that a NUL byte counts).
+    hash: Vec<u64>,
+    /// `B^len` of each word, in bytes.
+    pow: Vec<u64>,
+    /// Python `len` of each word.
+    chars: Vec<u32>,
+    /// `"".join` hashes of `plain_n`-grams at each start, and that `n`.
+    plain: Vec<u64>,
+    plain_n: usize,
+    /// `" ".join` hashes of `spaced_n`-grams at each start, and that `n`.
+    spaced: Vec<u64>,
+    spaced_n: usize,
+    table: Table,
+}
+
+impl NGrams {
+    /// Starts over with `words` (none of which holds whitespace).
+    pub(crate) fn reset(&mut self, words: &[&str]) {
+        self.hash.clear();
+        self.pow.clear();
+        self.chars.clear();
+        for w in words {
+            let (mut h, mut p, mut chars) = (0u64, 1u64, 0u32);
+            for &b in w.as_bytes() {
+                h = add(mul(h, B), b as u64 + 1);
+                p = mul(p, B);
+                chars += u32::from(b & 0xC0 != 0x80);
+            }
+            self.hash.push(h);
+            self.pow.push(p);
+            self.chars.push(chars);
+        }
+        self.plain.clear();
+        self.plain.resize(words.len(), 0);
+        self.plain_n = 0;
+        self.spaced.clear();
+        self.spaced.resize(words.len(), 0);
+        self.spaced_n = 0;
+    }
+
+    /// Characters of words `i..i + n`.
+    fn chars(&self, i: usize, n: usize) -> usize {
+        self.chars[i..i + n].iter().map(|&c| c as usize).sum()
+    }
+
+    /// Makes `plain[i]` the `"".join` hash of words `i..i + n` for every start `i`.
+    fn plain_hashes(&mut self, n: usize) {
+        if n < self.plain_n {
+            self.plain.fill(0);
+            self.plain_n = 0;
+        }
+        let len = self.hash.len();
+        for k in self.plain_n..n {
+            // Extend each n-gram by the word after it (the last `k` starts have none).
+            for i in 0..len.saturating_sub(k) {
+                self.plain[i] = add(mul(self.plain[i], self.pow[i + k]), self.hash[i + k]);
+            }
+        }
+        self.plain_n = n;
+    }
+
+    /// Makes `spaced[i]` the `" ".join` hash of words `i..i + n` for every start `i`.
+    fn spaced_hashes(&mut self, n: usize) {
+        if n < self.spaced_n {
+            self.spaced.fill(0);
+            self.spaced_n = 0;
+        }
+        let len = self.hash.len();
+        for k in self.spaced_n..n {
+            for i in 0..len.saturating_sub(k) {
+                self.spaced[i] = add(mul(self.spaced[i], C), self.hash[i + k]);
+            }
+        }
+        self.spaced_n = n;
+    }
+
+    /// datatrove's `find_top_duplicate(get_n_grams(words, n))`: characters of the most
+    /// frequent `" "`-joined n-gram (the first seen among equals) times its count; 0 without
+    /// any n-gram. `n ≥ 1`.
+    pub(crate) fn top_chars(&mut self, n: usize) -> usize {
+        if self.hash.len() < n {
+            return 0;
+        }
+        self.spaced_hashes(n);
+        let starts = self.hash.len() + 1 - n;
+        self.table.reset(starts);
+        let mut best: Option<(u32, u32)> = None; // (count, first index)
+        for i in 0..starts {
+            let (c, first) = self.table.count(self.spaced[i], i as u32);
+            let better = match best {
+                None => true,
+                Some((bc, bf)) => c > bc || (c == bc && first < bf),
+            };
+            if better {
+                best = Some((c, first));
+            }
+        }
+        best.map_or(0, |(c, first)| {
+            c as usize * (self.chars(first as usize, n) + (n - 1))
+        })
+    }
+
+    /// datatrove's `find_all_duplicate(words, n)`: characters of `""`-joined n-grams already
+    /// seen, skipping ahead by `n` after each repeat. `n ≥ 1`.
+    pub(crate) fn duplicate_chars(&mut self, n: usize) -> usize {
+        let len = self.hash.len();
+        if len < n {
+            return 0;
+        }
+        self.plain_hashes(n);
+        self.table.reset(len + 1 - n);
+        let mut repeated = 0;
+        let mut idx = 0;
+        while idx + n <= len {
+            if self.table.insert(self.plain[idx]) {
+                idx += 1;
+            } else {
+                repeated += self.chars(idx, n);
+                idx += n;
+            }
+        }
+        repeated
+    }
+}
+
+/// Open addressing from hashes (`< M`, so `u64::MAX` marks an empty slot) to a count and
+/// the index where the key was first counted; linear probing from the hash's high bits.
+#[derive(Default)]
+struct Table {
+    keys: Vec<u64>,
+    values: Vec<(u32, u32)>,
+    shift: u32,
+}
+
+impl Table {
+    /// Empties the table and sizes it for `n` keys (at most half full).
+    fn reset(&mut self, n: usize) {
+        let bits = (n.max(4) * 2).next_power_of_two().trailing_zeros();
+        self.keys.clear();
+        self.keys.resize(1 << bits, u64::MAX);
+        self.values.clear();
+        self.values.resize(1 << bits, (0, 0));
+        self.shift = 64 - bits;
+    }
+
+    #[inline(always)]
+    fn slot(&self, key: u64) -> usize {
+        let mask = self.keys.len() - 1;
+        // The hashes are uniform below 2^61; a multiply spreads them over the high bits.
+        let mut i = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
+        loop {
+            let k = self.keys[i];
+            if k == key || k == u64::MAX {
+                return i;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Counts `key` once more; returns its count and the `at` it was first counted with.
+    #[inline]
+    fn count(&mut self, key: u64, at: u32) -> (u32, u32) {
+        let i = self.slot(key);
+        if self.keys[i] == u64::MAX {
+            self.keys[i] = key;
+            self.values[i] = (0, at);
+        }
+        self.values[i].0 += 1;
+        self.values[i]
+    }
+
+    /// Adds `key`; whether it was new.
+    #[inline]
+    fn insert(&mut self, key: u64) -> bool {
+        let i = self.slot(key);
+        let new = self.keys[i] == u64::MAX;
+        self.keys[i] = key;
+        new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// datatrove's functions, on strings, as the reference.
+    fn top_reference(words: &[&str], n: usize) -> usize {
+        let grams: Vec<String> = words.windows(n).map(|w| w.join(" ")).collect();
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for g in grams {
+            match counts.iter_mut().find(|(k, _)| *k == g) {
+                Some(e) => e.1 += 1,
+                None => counts.push((g, 1)),
+            }
+        }
+        // `Counter.most_common(1)`: the first of the largest counts, in insertion order.
+        let mut best: Option<&(String, usize)> = None;
+        for e in &counts {
+            if best.is_none_or(|b| e.1 > b.1) {
+                best = Some(e);
+            }
+        }
+        best.map_or(0, |(g, c)| g.chars().count() * c)
+    }
+
+    fn dup_reference(words: &[&str], n: usize) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        let (mut repeated, mut idx) = (0, 0);
+        while idx + n <= words.len() {
+            let g: String = words[idx..idx + n].concat();
+            if seen.contains(&g) {
+                repeated += g.chars().count();
+                idx += n;
+            } else {
+                seen.insert(g);
+                idx += 1;
+            }
+        }
+        repeated
+    }
+
+    #[test]
+    fn modular_arithmetic_reduces_fully() {
+        assert_eq!(mul(M - 1, M - 1), 1);
+        assert_eq!(mul(M - 1, 2), M - 2);
+        assert_eq!(add(M - 1, 1), 0);
+        assert_eq!(mul(1 << 60, 2), 1);
+        assert_eq!(mul(1 << 60, 4), 2);
+    }
+
+    #[test]
+    fn agree_with_datatrove_on_joined_strings() {
+        let mut g = NGrams::default();
+        // "".join: ("ab", "c") and ("a", "bc") are the same n-gram; " ".join tells them apart.
+        g.reset(&["ab", "c", "a", "bc"]);
+        assert_eq!(g.duplicate_chars(2), 3);
+        assert_eq!(g.top_chars(2), 4);
+        // The first of equally frequent n-grams decides the top n-gram's length.
+        g.reset(&["a", "b", "c", "dddddddddd", "eeeeeeeeee"]);
+        assert_eq!(g.top_chars(2), 3);
+        // A NUL byte is a character like any other.
+        g.reset(&["\0a", "a", "\0a", "a"]);
+        assert_eq!(g.duplicate_chars(1), 3);
+
+        // Every n, in any order, on words with repeats, splits and non-ASCII.
+        let text = "the cat sat on the mat the cat sat on the mat ab c a bc \
+                    é è é è x y x y the cat sat on the hat der Kater saß auf der Matte \
+                    naïve naïve naïve café café 東京 東京 東 京 東京";
+        let words: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
+        g.reset(&words);
+        for n in [3, 1, 2, 10, 4, 7, 5, 6, 8, 9, 2, 1] {
+            assert_eq!(g.top_chars(n), top_reference(&words, n), "top {n}");
+            assert_eq!(g.duplicate_chars(n), dup_reference(&words, n), "dup {n}");
+        }
+        assert_eq!(g.duplicate_chars(words.len() + 1), 0);
+    }
+}
