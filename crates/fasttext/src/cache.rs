@@ -10,21 +10,33 @@ const MAX_TOKEN_BYTES: usize = 1 << 18;
 const MAX_ROWS: usize = 1 << 18;
 /// Longer tokens are not kept (rarely repeated, and they would crowd out the rest).
 pub(crate) const MAX_TOKEN: usize = 128;
+/// Nor tokens with more rows (a 128-byte token has at most 3 · 130 n-grams).
+const MAX_TOKEN_ROWS: usize = u16::MAX as usize;
 
 pub(crate) struct TokenCache {
-    /// (token hash, entry + 1); 0: empty.
-    slots: Vec<(u32, u32)>,
-    /// (token start, token end, rows start, rows end).
-    entries: Vec<(u32, u32, u32, u32)>,
+    slots: Vec<Slot>,
+    /// Slots in use.
+    entries: usize,
     tokens: Vec<u8>,
     rows: Vec<i32>,
+}
+
+/// One cached token, found in one memory access: its hash, where its bytes and rows are.
+/// `token_len` 0 marks an empty slot (tokens are never empty).
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    hash: u32,
+    token_start: u32,
+    rows_start: u32,
+    token_len: u16,
+    rows_len: u16,
 }
 
 impl TokenCache {
     pub(crate) fn new() -> Self {
         TokenCache {
             slots: Vec::new(),
-            entries: Vec::new(),
+            entries: 0,
             tokens: Vec::new(),
             rows: Vec::new(),
         }
@@ -43,14 +55,15 @@ impl TokenCache {
         }
         let mut i = Self::start(h);
         loop {
-            let (sh, e) = self.slots[i];
-            if e == 0 {
+            let s = self.slots[i];
+            if s.token_len == 0 {
                 return None;
             }
-            if sh == h {
-                let (ts, te, rs, re) = self.entries[e as usize - 1];
-                if &self.tokens[ts as usize..te as usize] == token {
-                    return Some(&self.rows[rs as usize..re as usize]);
+            if s.hash == h && s.token_len as usize == token.len() {
+                let t = s.token_start as usize;
+                if &self.tokens[t..t + token.len()] == token {
+                    let r = s.rows_start as usize;
+                    return Some(&self.rows[r..r + s.rows_len as usize]);
                 }
             }
             i = (i + 1) & (SLOTS - 1);
@@ -59,35 +72,36 @@ impl TokenCache {
 
     /// Remembers `rows` for `token` (not already cached).
     pub(crate) fn insert(&mut self, token: &[u8], h: u32, rows: &[i32]) {
-        if token.len() > MAX_TOKEN || rows.len() > MAX_ROWS {
+        if token.is_empty() || token.len() > MAX_TOKEN || rows.len() > MAX_TOKEN_ROWS {
             return;
         }
         if self.slots.is_empty() {
-            self.slots = vec![(0, 0); SLOTS];
+            self.slots = vec![Slot::default(); SLOTS];
         }
-        if self.entries.len() >= SLOTS / 2
+        if self.entries >= SLOTS / 2
             || self.tokens.len() + token.len() > MAX_TOKEN_BYTES
             || self.rows.len() + rows.len() > MAX_ROWS
         {
-            self.slots.fill((0, 0));
-            self.entries.clear();
+            self.slots.fill(Slot::default());
+            self.entries = 0;
             self.tokens.clear();
             self.rows.clear();
         }
-        let e = (
-            self.tokens.len() as u32,
-            (self.tokens.len() + token.len()) as u32,
-            self.rows.len() as u32,
-            (self.rows.len() + rows.len()) as u32,
-        );
+        let slot = Slot {
+            hash: h,
+            token_start: self.tokens.len() as u32,
+            rows_start: self.rows.len() as u32,
+            token_len: token.len() as u16,
+            rows_len: rows.len() as u16,
+        };
         self.tokens.extend_from_slice(token);
         self.rows.extend_from_slice(rows);
-        self.entries.push(e);
+        self.entries += 1;
         let mut i = Self::start(h);
-        while self.slots[i].1 != 0 {
+        while self.slots[i].token_len != 0 {
             i = (i + 1) & (SLOTS - 1);
         }
-        self.slots[i] = (h, self.entries.len() as u32);
+        self.slots[i] = slot;
     }
 }
 

@@ -153,6 +153,13 @@ impl PruneBits {
         }
     }
 
+    /// Appends to `out` the row of each kept bucket of `buckets` (each `< bucket`), in
+    /// order.
+    #[inline]
+    fn rows_of(&self, buckets: &[u32], out: &mut Vec<i32>) {
+        out.extend(buckets.iter().filter_map(|&k| self.get(k as i32)));
+    }
+
     /// The row of bucket `k` (`0 <= k < bucket`), if kept.
     #[inline(always)]
     fn get(&self, k: i32) -> Option<i32> {
@@ -348,6 +355,7 @@ impl Dictionary {
         let mut subwords = Vec::new();
         let mut sub_start = Vec::with_capacity(self.nwords as usize + 1);
         let mut buf = Vec::new();
+        let mut buckets = Vec::new();
         for i in 0..self.nwords as usize {
             sub_start.push(subwords.len());
             subwords.push(i as i32);
@@ -357,7 +365,7 @@ impl Dictionary {
                 buf.push(b'<');
                 buf.extend_from_slice(w);
                 buf.push(b'>');
-                self.subword_rows(&buf, |row| subwords.push(row));
+                self.subword_rows(&buf, &mut buckets, &mut subwords);
             }
         }
         sub_start.push(subwords.len());
@@ -414,17 +422,23 @@ impl Dictionary {
         }
     }
 
-    /// `computeSubwords(word)` for `word` = `<token>`: the input row of every character
-    /// n-gram of `minn..=maxn` characters (UTF-8 sequences count as one), skipping the lone
-    /// `<` and `>`, in fastText's order. Each n-gram's hash is extended byte by byte.
+    /// `computeSubwords(word)` for `word` = `<token>`: appends to `out` the input row of
+    /// every character n-gram of `minn..=maxn` characters (UTF-8 sequences count as one),
+    /// skipping the lone `<` and `>`, in fastText's order. Each n-gram's hash is extended
+    /// byte by byte. `buckets` is scratch space.
+    ///
+    /// All buckets are hashed first and looked up after, in a loop of their own: the
+    /// lookups of a pruned model mostly miss the cache, and away from the hashing the
+    /// processor overlaps them (lid.176 predicts about 5% faster).
     #[inline]
-    pub(crate) fn subword_rows(&self, word: &[u8], mut push: impl FnMut(i32)) {
+    pub(crate) fn subword_rows(&self, word: &[u8], buckets: &mut Vec<u32>, out: &mut Vec<i32>) {
         let (minn, maxn) = (self.minn, self.maxn);
         if maxn < minn.max(1) {
             return;
         }
         let (bucket, magic) = (self.bucket as u32, self.bucket_magic);
         let len = word.len();
+        buckets.clear();
         for i in 0..len {
             if word[i] & 0xC0 == 0x80 {
                 continue;
@@ -441,12 +455,14 @@ impl Dictionary {
                 }
                 if n >= minn && !(n == 1 && (i == 0 || j == len)) {
                     // `int32_t h = hash(ngram) % args_->bucket` (unsigned arithmetic).
-                    if let Some(row) = self.bucket_row(fastmod(h, magic, bucket) as i32) {
-                        push(row);
-                    }
+                    buckets.push(fastmod(h, magic, bucket));
                 }
                 n += 1;
             }
+        }
+        match &self.prune {
+            Prune::Bits(b) => b.rows_of(buckets, out),
+            _ => out.extend(buckets.iter().filter_map(|&k| self.bucket_row(k as i32))),
         }
     }
 

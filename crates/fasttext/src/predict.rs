@@ -51,6 +51,8 @@ pub struct Predictor<'m> {
     hashes: Vec<i32>,
     /// `<token>` of an out-of-vocabulary token.
     word: Vec<u8>,
+    /// Its character n-grams' buckets.
+    buckets: Vec<u32>,
     cache: TokenCache,
     heap: Vec<(f32, i32)>,
     stack: Vec<(u32, f32)>,
@@ -68,6 +70,7 @@ impl<'m> Predictor<'m> {
             output_ready: false,
             hashes: Vec::new(),
             word: Vec::new(),
+            buckets: Vec::new(),
             cache: TokenCache::new(),
             heap: Vec::new(),
             stack: Vec::new(),
@@ -167,8 +170,7 @@ impl<'m> Predictor<'m> {
                     self.word.push(b'<');
                     self.word.extend_from_slice(token);
                     self.word.push(b'>');
-                    let rows = &mut self.rows;
-                    dict.subword_rows(&self.word, |row| rows.push(row));
+                    dict.subword_rows(&self.word, &mut self.buckets, &mut self.rows);
                 }
                 None => {}
             }
