@@ -85,8 +85,12 @@ fn main() {
     .build(&ctx)
     .expect("chain");
     let part = std::env::var("PRIMER_BENCH_PART").unwrap_or_default();
+    // One predictor for all documents, as a task of the `language` stage holds one.
+    let mut predictor = lang.predictor();
     let docs = if std::env::var("PRIMER_BENCH_ENGLISH").is_ok_and(|v| v == "1") {
-        docs.into_iter().filter(|(_, t)| lang.predict(t).2).collect()
+        docs.into_iter()
+            .filter(|(_, t)| lang.predict_with(&mut predictor, t).2)
+            .collect()
     } else {
         docs
     };
@@ -100,7 +104,7 @@ fn main() {
         for (_, text) in &docs {
             match part.as_str() {
                 // Parts, to see where time goes.
-                "language" => kept += usize::from(lang.predict(text).2),
+                "language" => kept += usize::from(lang.predict_with(&mut predictor, text).2),
                 "chain" => {
                     kept += usize::from(matches!(
                         chain.apply(text, &mut counts),
@@ -113,7 +117,7 @@ fn main() {
                     kept += w.len();
                 }
                 _ => {
-                    let (_, _, keep) = lang.predict(text);
+                    let (_, _, keep) = lang.predict_with(&mut predictor, text);
                     if keep && matches!(chain.apply(text, &mut counts), ChainOutcome::Keep(_)) {
                         kept += 1;
                     }

@@ -94,16 +94,24 @@ pub struct LanguageStage {
 
 impl LanguageStage {
     /// The best label (without `__label__`) and its score, and whether the document is kept.
+    /// (Makes a new predictor each time: to label many texts, hold one [`Self::predictor`]
+    /// and call [`Self::predict_with`], as the stage does.)
     pub fn predict(&self, text: &str) -> (String, f64, bool) {
-        let (label, score, keep) = self.decide(&mut self.model.predictor(), text);
+        let (label, score, keep) = self.predict_with(&mut self.predictor(), text);
         (label.to_string(), score, keep)
+    }
+
+    /// Scratch space for [`Self::predict_with`], for one thread; it remembers the input rows
+    /// of recent tokens, so one predictor for many texts is faster than one per text.
+    pub fn predictor(&self) -> Predictor<'_> {
+        self.model.predictor()
     }
 
     /// What fastText's `predict(text.replace("\n", " "), k=-1)` gives, as Python's fastText
     /// reads it (a final newline ends the line): its first (best) label and that label's
     /// probability; and whether a wanted language is among the labels with a probability
     /// above `min_score`. `p`: this thread's predictor.
-    fn decide(&self, p: &mut Predictor<'_>, text: &str) -> (&str, f64, bool) {
+    pub fn predict_with(&self, p: &mut Predictor<'_>, text: &str) -> (&str, f64, bool) {
         p.read_document(text.as_bytes());
         let (label, score) = match p.best() {
             Some(b) => {
@@ -213,7 +221,7 @@ impl Stage for LanguageStage {
                     ));
                     ""
                 });
-                let (l, s, k) = self.decide(&mut predictor, text);
+                let (l, s, k) = self.predict_with(&mut predictor, text);
                 out.count(&format!("lang.{l}"), 1);
                 if !k {
                     out.dropped("language", 1);
