@@ -33,6 +33,47 @@ fn mul(a: u64, b: u64) -> u64 {
     if s >= M { s - M } else { s }
 }
 
+/// `x mod M` for `x < 2^122`.
+#[inline(always)]
+fn reduce(x: u128) -> u64 {
+    let s = (x as u64 & M) + (x >> 61) as u64;
+    if s >= M { s - M } else { s }
+}
+
+/// Bytes hashed as one block: the powers `B^0..=B^BLOCK` are a table.
+const BLOCK: usize = 64;
+
+/// `B^k` for `k` in `0..=BLOCK`.
+static POW: [u64; BLOCK + 1] = {
+    let mut t = [1u64; BLOCK + 1];
+    let mut k = 1;
+    while k <= BLOCK {
+        let p = t[k - 1] as u128 * B as u128;
+        let s = (p as u64 & M) + (p >> 61) as u64;
+        t[k] = if s >= M { s - M } else { s };
+        k += 1;
+    }
+    t
+};
+
+/// The byte polynomial of `s` (bytes counted from 1) and `B^len`: blocks of up to
+/// [`BLOCK`] bytes are summed as independent products (no chain of dependent multiplies
+/// per byte), then joined by Horner's rule.
+fn hash_bytes(s: &[u8]) -> (u64, u64) {
+    let (mut h, mut p) = (0u64, 1u64);
+    for block in s.chunks(BLOCK) {
+        let n = block.len();
+        // Each term is below 2^70 and there are at most 64: the sum fits in 77 bits.
+        let mut sum = 0u128;
+        for (i, &b) in block.iter().enumerate() {
+            sum += (b as u128 + 1) * POW[n - 1 - i] as u128;
+        }
+        h = add(mul(h, POW[n]), reduce(sum));
+        p = mul(p, POW[n]);
+    }
+    (h, p)
+}
+
 /// `a + b mod M` for `a, b < M`.
 #[inline(always)]
 fn add(a: u64, b: u64) -> u64 {
@@ -66,15 +107,11 @@ impl NGrams {
         self.pow.clear();
         self.chars.clear();
         for w in words {
-            let (mut h, mut p, mut chars) = (0u64, 1u64, 0u32);
-            for &b in w.as_bytes() {
-                h = add(mul(h, B), b as u64 + 1);
-                p = mul(p, B);
-                chars += u32::from(b & 0xC0 != 0x80);
-            }
+            let (h, p) = hash_bytes(w.as_bytes());
             self.hash.push(h);
             self.pow.push(p);
-            self.chars.push(chars);
+            let chars = w.bytes().filter(|&b| b & 0xC0 != 0x80).count();
+            self.chars.push(chars as u32);
         }
         self.plain.clear();
         self.plain.resize(words.len(), 0);
@@ -169,34 +206,56 @@ impl NGrams {
     }
 }
 
-/// Open addressing from hashes (`< M`, so `u64::MAX` marks an empty slot) to a count and
-/// the index where the key was first counted; linear probing from the hash's high bits.
+/// Open addressing from hashes to a count and the index where the key was first counted;
+/// linear probing from the hash's high bits. The hashes are below 2^61: a slot's top three
+/// bits hold the generation (pass) that wrote it, so starting a pass writes nothing but
+/// once in seven passes, and the keys of a few thousand words fit in the L1 cache.
 #[derive(Default)]
 struct Table {
+    /// Key | generation << 61; 0 (generation 0) is never used.
     keys: Vec<u64>,
+    /// (count, first index) of the slot's key.
     values: Vec<(u32, u32)>,
+    /// Slots in use this pass (a power of two, at most `keys.len()`).
+    size: usize,
     shift: u32,
+    /// This pass's generation, 1..=7, shifted into place.
+    generation: u64,
 }
 
 impl Table {
+    const GENERATION: u64 = 1 << 61;
+
     /// Empties the table and sizes it for `n` keys (at most half full).
     fn reset(&mut self, n: usize) {
         let bits = (n.max(4) * 2).next_power_of_two().trailing_zeros();
-        self.keys.clear();
-        self.keys.resize(1 << bits, u64::MAX);
-        self.values.clear();
-        self.values.resize(1 << bits, (0, 0));
+        self.size = 1 << bits;
         self.shift = 64 - bits;
+        self.generation = self.generation.wrapping_add(Self::GENERATION);
+        if self.generation == 0 || self.keys.len() < self.size {
+            self.generation = Self::GENERATION;
+            let len = self.size.max(self.keys.len());
+            self.keys.clear();
+            self.keys.resize(len, 0);
+            self.values.resize(len, (0, 0));
+        }
     }
 
+    /// The slot of `key`, claimed for it (count 0, first `at`) if it was not in the table.
     #[inline(always)]
-    fn slot(&self, key: u64) -> usize {
-        let mask = self.keys.len() - 1;
+    fn slot(&mut self, key: u64, at: u32) -> usize {
+        let mask = self.size - 1;
+        let tagged = key | self.generation;
         // The hashes are uniform below 2^61; a multiply spreads them over the high bits.
         let mut i = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
         loop {
             let k = self.keys[i];
-            if k == key || k == u64::MAX {
+            if k == tagged {
+                return i;
+            }
+            if k & !M != self.generation {
+                self.keys[i] = tagged;
+                self.values[i] = (0, at);
                 return i;
             }
             i = (i + 1) & mask;
@@ -206,22 +265,29 @@ impl Table {
     /// Counts `key` once more; returns its count and the `at` it was first counted with.
     #[inline]
     fn count(&mut self, key: u64, at: u32) -> (u32, u32) {
-        let i = self.slot(key);
-        if self.keys[i] == u64::MAX {
-            self.keys[i] = key;
-            self.values[i] = (0, at);
-        }
-        self.values[i].0 += 1;
-        self.values[i]
+        let i = self.slot(key, at);
+        let v = &mut self.values[i];
+        v.0 += 1;
+        *v
     }
 
     /// Adds `key`; whether it was new.
     #[inline]
     fn insert(&mut self, key: u64) -> bool {
-        let i = self.slot(key);
-        let new = self.keys[i] == u64::MAX;
-        self.keys[i] = key;
-        new
+        let mask = self.size - 1;
+        let tagged = key | self.generation;
+        let mut i = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
+        loop {
+            let k = self.keys[i];
+            if k == tagged {
+                return false;
+            }
+            if k & !M != self.generation {
+                self.keys[i] = tagged;
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
     }
 }
 
@@ -263,6 +329,19 @@ mod tests {
             }
         }
         repeated
+    }
+
+    #[test]
+    fn block_hashes_equal_byte_by_byte_hashes() {
+        for len in [0, 1, 2, 7, 63, 64, 65, 128, 200] {
+            let s: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
+            let (mut h, mut p) = (0, 1);
+            for &b in &s {
+                h = add(mul(h, B), b as u64 + 1);
+                p = mul(p, B);
+            }
+            assert_eq!(hash_bytes(&s), (h, p), "{len} bytes");
+        }
     }
 
     #[test]

@@ -414,30 +414,34 @@ impl GopherRepetitionConfig {
             return Decision::Drop("dup_line_char_frac");
         }
         let words = words();
-        let mut grams = NGrams::default();
-        grams.reset(&words);
-        for &(n, frac) in &self.top_n_grams {
-            if words.len() < n {
-                continue;
+        GRAMS.with_borrow_mut(|grams| {
+            grams.reset(&words);
+            for &(n, frac) in &self.top_n_grams {
+                if words.len() < n {
+                    continue;
+                }
+                if n_gram_reason(TOP_REASONS, n).is_none() {
+                    continue;
+                }
+                if grams.top_chars(n) as f64 / text_len > frac {
+                    return Decision::Drop(n_gram_reason(TOP_REASONS, n).unwrap_or("top_n_gram"));
+                }
             }
-            if n_gram_reason(TOP_REASONS, n).is_none() {
-                continue;
+            for &(n, frac) in &self.dup_n_grams {
+                if grams.duplicate_chars(n) as f64 / text_len > frac {
+                    return Decision::Drop(
+                        n_gram_reason(DUP_REASONS, n).unwrap_or("duplicated_n_grams"),
+                    );
+                }
             }
-            let top = grams.top_chars(n);
-            if top as f64 / text_len > frac {
-                return Decision::Drop(n_gram_reason(TOP_REASONS, n).unwrap_or("top_n_gram"));
-            }
-        }
-        for &(n, frac) in &self.dup_n_grams {
-            let dup = grams.duplicate_chars(n);
-            if dup as f64 / text_len > frac {
-                return Decision::Drop(
-                    n_gram_reason(DUP_REASONS, n).unwrap_or("duplicated_n_grams"),
-                );
-            }
-        }
-        Decision::Keep
+            Decision::Keep
+        })
     }
+}
+
+thread_local! {
+    /// Each thread's n-gram scratch space, reused from document to document.
+    static GRAMS: std::cell::RefCell<NGrams> = std::cell::RefCell::default();
 }
 
 const TOP_REASONS: &[&str] = &[

@@ -843,17 +843,33 @@ fn tokenize_affixes(text: &str, with_specials: bool, out: &mut Vec<Tok>) {
     }
 }
 
-/// The special cases spaCy re-applies after tokenizing (those containing affixes): for
-/// each, its affix-only tokens, indexed by the first token.
+/// The special cases spaCy re-applies after tokenizing (those containing affixes), as
+/// their affix-only tokens, grouped by the first token.
 struct Matcher {
-    by_first: HashMap<&'static str, Vec<(Vec<&'static str>, &'static str)>, Fast>,
+    /// Candidate lists of first tokens longer than one byte.
+    by_first: HashMap<&'static str, usize, Fast>,
+    /// Candidate list + 1 of each one-byte first token (`(`, `:`, `'`, …: common tokens,
+    /// found without hashing), 0 for none.
+    by_byte: [usize; 256],
+    lists: Vec<Candidates>,
     /// (first byte, length) pairs of the first tokens, to skip most lookups.
     seen: Vec<bool>,
 }
 
+/// The patterns that start with one token.
+#[derive(Default)]
+struct Candidates {
+    /// Bit `b` set when some pattern's second token starts with byte `b`: most tokens
+    /// after a first token (`(` then `self`) rule every pattern out at once.
+    second: [u64; 4],
+    /// Each pattern's tokens after the first.
+    rest: Vec<Vec<&'static str>>,
+}
+
 static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
-    let mut by_first: HashMap<&'static str, Vec<(Vec<&'static str>, &'static str)>, Fast> =
-        HashMap::with_hasher(Fast::new());
+    let mut by_first: HashMap<&'static str, usize, Fast> = HashMap::with_hasher(Fast::new());
+    let mut by_byte = [0usize; 256];
+    let mut lists: Vec<Candidates> = Vec::new();
     let mut buf = Vec::new();
     let mut ib = Vec::new();
     for &(key, _) in tables::SPACY_EXCEPTIONS {
@@ -870,13 +886,33 @@ static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
         if toks.len() < 2 || toks.concat() != key {
             continue;
         }
-        by_first.entry(toks[0]).or_default().push((toks, key));
+        let next = lists.len();
+        let list = if toks[0].len() == 1 {
+            let slot = &mut by_byte[toks[0].as_bytes()[0] as usize];
+            if *slot == 0 {
+                *slot = next + 1;
+            }
+            *slot - 1
+        } else {
+            *by_first.entry(toks[0]).or_insert(next)
+        };
+        if list == next {
+            lists.push(Candidates::default());
+        }
+        let b = toks[1].as_bytes()[0];
+        lists[list].second[b as usize / 64] |= 1 << (b % 64);
+        lists[list].rest.push(toks[1..].to_vec());
     }
     let mut seen = vec![false; 256 * (MAX_KEY + 1)];
     for k in by_first.keys() {
         seen[k.as_bytes()[0] as usize * (MAX_KEY + 1) + k.len().min(MAX_KEY)] = true;
     }
-    Matcher { by_first, seen }
+    Matcher {
+        by_first,
+        by_byte,
+        lists,
+        seen,
+    }
 });
 
 /// spaCy's `_apply_special_cases`: find token runs that spell a special case (without
@@ -893,20 +929,34 @@ fn apply_special_cases(text: &str, toks: &mut Vec<Tok>) {
             continue;
         }
         let first = text.as_bytes()[toks[i].start] as usize;
-        if !m.seen[first * (MAX_KEY + 1) + (toks[i].end - toks[i].start).min(MAX_KEY)] {
+        let len = toks[i].end - toks[i].start;
+        let list = if len == 1 {
+            match m.by_byte[first] {
+                0 => continue,
+                l => l - 1,
+            }
+        } else {
+            if !m.seen[first * (MAX_KEY + 1) + len.min(MAX_KEY)] {
+                continue;
+            }
+            match m.by_first.get(&text[toks[i].start..toks[i].end]) {
+                Some(&l) => l,
+                None => continue,
+            }
+        };
+        let c = &m.lists[list];
+        let second = text.as_bytes()[toks[i + 1].start];
+        if c.second[second as usize / 64] & (1 << (second % 64)) == 0 {
             continue;
         }
-        let Some(cands) = m.by_first.get(&text[toks[i].start..toks[i].end]) else {
-            continue;
-        };
-        for (pat, _) in cands {
-            if i + pat.len() <= toks.len()
-                && pat
+        for rest in &c.rest {
+            if i + 1 + rest.len() <= toks.len()
+                && rest
                     .iter()
                     .enumerate()
-                    .all(|(k, p)| &text[toks[i + k].start..toks[i + k].end] == *p)
+                    .all(|(k, p)| &text[toks[i + 1 + k].start..toks[i + 1 + k].end] == *p)
             {
-                matches.push((i, pat.len()));
+                matches.push((i, 1 + rest.len()));
             }
         }
     }
