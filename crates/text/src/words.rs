@@ -171,32 +171,53 @@ pub fn py_len(s: &str) -> usize {
     }
 }
 
-/// spaCy's exceptions by the xxh3 of their text, with a table of (first byte, length)
-/// pairs that occur among them so that most lookups end without hashing.
+/// spaCy's exceptions by the xxh3 of their text, with a bitmap over a cheap hash of the
+/// first, middle and last bytes and the length (1,627 exceptions in 65,536 bits): most lookups
+/// end on one bit, without hashing the text.
 struct Exceptions {
     map: crate::hash::HashedMap<(&'static str, &'static [&'static str])>,
-    seen: Vec<bool>,
+    maybe: Vec<u64>,
 }
 
-const MAX_KEY: usize = 32;
+/// Bits of [`Exceptions::maybe`].
+const MAYBE_BITS: u32 = 16;
+
+/// The [`Exceptions::maybe`] bit of non-empty `s`.
+#[inline(always)]
+fn maybe_bit(s: &[u8]) -> usize {
+    let n = s.len();
+    let x = s[0] as u32 | (s[n / 2] as u32) << 8 | (s[n - 1] as u32) << 16 | (n as u32) << 24;
+    (x.wrapping_mul(0x9E37_79B1) >> (32 - MAYBE_BITS)) as usize
+}
 
 static EXCEPTIONS: LazyLock<Exceptions> = LazyLock::new(|| {
-    let mut seen = vec![false; 256 * (MAX_KEY + 1)];
+    let mut maybe = vec![0u64; 1 << (MAYBE_BITS - 6)];
     let mut map = crate::hash::HashedMap::default();
     for &(k, v) in tables::SPACY_EXCEPTIONS {
         let old = map.insert(xxh3_64(k.as_bytes()), (k, v));
         assert!(old.is_none(), "two exceptions with one 64-bit hash");
-        seen[k.as_bytes()[0] as usize * (MAX_KEY + 1) + k.len().min(MAX_KEY)] = true;
+        let bit = maybe_bit(k.as_bytes());
+        maybe[bit / 64] |= 1 << (bit % 64);
     }
-    Exceptions { map, seen }
+    Exceptions { map, maybe }
 });
 
+/// The tokens spaCy's exception `s` splits into, if `s` is one.
+#[inline]
 pub(crate) fn special(s: &str) -> Option<&'static [&'static str]> {
     let e = &*EXCEPTIONS;
-    let first = *s.as_bytes().first()?;
-    if !e.seen[first as usize * (MAX_KEY + 1) + s.len().min(MAX_KEY)] {
+    if s.is_empty() {
         return None;
     }
+    let bit = maybe_bit(s.as_bytes());
+    if e.maybe[bit / 64] & (1 << (bit % 64)) == 0 {
+        return None;
+    }
+    look_up_special(e, s)
+}
+
+#[inline(never)]
+fn look_up_special(e: &Exceptions, s: &str) -> Option<&'static [&'static str]> {
     match e.map.get(&xxh3_64(s.as_bytes())) {
         Some(&(k, v)) if k == s => Some(v),
         _ => None,
@@ -776,6 +797,25 @@ pub struct Tok {
     pub space: bool,
 }
 
+/// [`ASCII_KIND`] of ASCII whitespace (Python's `isspace`).
+const SPACE: u8 = 1;
+/// [`ASCII_KIND`] of the other ASCII bytes.
+const WORD: u8 = 2;
+/// `SPACE` or `WORD` for each ASCII byte, 0 for the bytes of non-ASCII characters.
+static ASCII_KIND: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = if matches!(b, 0x09..=0x0d | 0x1c..=0x1f | 0x20) {
+            SPACE
+        } else {
+            WORD
+        };
+        b += 1;
+    }
+    t
+};
+
 /// spaCy's `_tokenize_affixes`: whitespace split, then affixes, specials (when asked) and
 /// infixes per chunk.
 fn tokenize_affixes(text: &str, with_specials: bool, out: &mut Vec<Tok>) {
@@ -800,15 +840,30 @@ fn tokenize_affixes(text: &str, with_specials: bool, out: &mut Vec<Tok>) {
     let mut start = 0;
     let mut in_ws: Option<bool> = None;
     let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        // Whitespace ends or starts only at character starts; ASCII needs no decoding.
+    let mut i = 0;
+    while i < bytes.len() {
+        // Runs of ASCII bytes of the current kind change nothing: skip them in a tight loop.
+        match in_ws {
+            Some(false) => {
+                while i < bytes.len() && ASCII_KIND[bytes[i] as usize] == WORD {
+                    i += 1;
+                }
+            }
+            Some(true) => {
+                while i < bytes.len() && ASCII_KIND[bytes[i] as usize] == SPACE {
+                    i += 1;
+                }
+            }
+            None => {}
+        }
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         let (c, ws) = if b < 0x80 {
-            (b as char, py_isspace(b as char))
-        } else if b >= 0xC0 {
+            (b as char, ASCII_KIND[b as usize] == SPACE)
+        } else {
             let c = text[i..].chars().next().expect("a character starts here");
             (c, py_isspace(c))
-        } else {
-            continue;
         };
         match in_ws {
             None => in_ws = Some(ws),
@@ -829,6 +884,7 @@ fn tokenize_affixes(text: &str, with_specials: bool, out: &mut Vec<Tok>) {
             }
             _ => {}
         }
+        i += c.len_utf8();
     }
     if start < text.len() {
         if in_ws == Some(true) {
@@ -852,8 +908,8 @@ struct Matcher {
     /// found without hashing), 0 for none.
     by_byte: [usize; 256],
     lists: Vec<Candidates>,
-    /// (first byte, length) pairs of the first tokens, to skip most lookups.
-    seen: Vec<bool>,
+    /// [`maybe_bit`]s of the longer first tokens, to skip most lookups.
+    maybe: Vec<u64>,
 }
 
 /// The patterns that start with one token.
@@ -903,15 +959,16 @@ static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
         lists[list].second[b as usize / 64] |= 1 << (b % 64);
         lists[list].rest.push(toks[1..].to_vec());
     }
-    let mut seen = vec![false; 256 * (MAX_KEY + 1)];
+    let mut maybe = vec![0u64; 1 << (MAYBE_BITS - 6)];
     for k in by_first.keys() {
-        seen[k.as_bytes()[0] as usize * (MAX_KEY + 1) + k.len().min(MAX_KEY)] = true;
+        let bit = maybe_bit(k.as_bytes());
+        maybe[bit / 64] |= 1 << (bit % 64);
     }
     Matcher {
         by_first,
         by_byte,
         lists,
-        seen,
+        maybe,
     }
 });
 
@@ -936,7 +993,8 @@ fn apply_special_cases(text: &str, toks: &mut Vec<Tok>) {
                 l => l - 1,
             }
         } else {
-            if !m.seen[first * (MAX_KEY + 1) + len.min(MAX_KEY)] {
+            let bit = maybe_bit(&text.as_bytes()[toks[i].start..toks[i].end]);
+            if m.maybe[bit / 64] & (1 << (bit % 64)) == 0 {
                 continue;
             }
             match m.by_first.get(&text[toks[i].start..toks[i].end]) {
@@ -1020,15 +1078,25 @@ pub fn tokenize(text: &str, out: &mut Vec<Tok>) {
 
 /// datatrove's `split_into_words(text, "en")`: spaCy's tokens, stripped, empty ones removed.
 pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
-    let mut toks = Vec::with_capacity(text.len() / 4);
-    tokenize(text, &mut toks);
-    out.clear();
-    // Non-space tokens hold no whitespace: strip() is the identity on them.
-    out.extend(
-        toks.iter()
-            .filter(|t| !t.space)
-            .map(|t| &text[t.start..t.end]),
-    );
+    TOKS.with_borrow_mut(|toks| {
+        tokenize(text, toks);
+        out.clear();
+        // Non-space tokens hold no whitespace: strip() is the identity on them.
+        out.extend(
+            toks.iter()
+                .filter(|t| !t.space)
+                .map(|t| &text[t.start..t.end]),
+        );
+        if toks.capacity() > 1 << 20 {
+            // Do not keep a huge document's buffer.
+            *toks = Vec::new();
+        }
+    });
+}
+
+thread_local! {
+    /// Each thread's token buffer for [`split_words`], reused from text to text.
+    static TOKS: std::cell::RefCell<Vec<Tok>> = std::cell::RefCell::default();
 }
 
 /// Whether `s` is one of the sentencizer's punctuation characters (all are one character).
@@ -1107,6 +1175,18 @@ mod tests {
         );
         assert_eq!(words("John's end.Next"), ["John", "'s", "end", ".", "Next"]);
         assert_eq!(words("  \n a  b"), ["a", "b"]);
+    }
+
+    #[test]
+    fn ascii_kinds_are_python_isspace() {
+        for b in 0u8..128 {
+            assert_eq!(
+                ASCII_KIND[b as usize] == SPACE,
+                py_isspace(b as char),
+                "{b:#x}"
+            );
+            assert_ne!(ASCII_KIND[b as usize], 0);
+        }
     }
 
     #[test]
