@@ -4,6 +4,7 @@
 //! datatrove.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use primer_text::hash::PassBuild as Fast;
 use schemars::JsonSchema;
@@ -155,14 +156,8 @@ impl GopherQualityConfig {
 
     pub(crate) fn check_words(&self, text: &str, words: &[&str]) -> Decision {
         let n_words = words.len();
-        let mut n_non_symbol = 0usize;
-        let mut len_sum = 0usize;
-        for w in words {
-            if w.chars().any(|c| !is_datatrove_punct(c)) {
-                n_non_symbol += 1;
-                len_sum += py_len(w);
-            }
-        }
+        let s = WordStats::of(words, &self.stop_words);
+        let (n_non_symbol, len_sum) = (s.non_symbol, s.non_symbol_chars);
         if self.min_doc_words > 0 && (n_non_symbol as u64) < self.min_doc_words {
             return Decision::Drop("gopher_short_doc");
         }
@@ -220,23 +215,94 @@ impl GopherQualityConfig {
             }
         }
         if self.max_non_alpha_words_ratio > 0.0 {
-            let alpha = words.iter().filter(|w| w.chars().any(py_isalpha)).count();
-            if (alpha as f64 / nw) < self.max_non_alpha_words_ratio {
+            if (s.alpha as f64 / nw) < self.max_non_alpha_words_ratio {
                 return Decision::Drop("gopher_below_alpha_threshold");
             }
         }
         if self.min_stop_words > 0 {
-            let mut found: HashSet<&str, Fast> = HashSet::default();
-            for w in words {
-                if self.stop_words.iter().any(|s| s == w) {
-                    found.insert(w);
-                }
-            }
-            if (found.len() as u64) < self.min_stop_words {
+            if (s.stop_words as u64) < self.min_stop_words {
                 return Decision::Drop("gopher_enough_stop_words");
             }
         }
         Decision::Keep
+    }
+}
+
+/// What Gopher quality counts over a document's words, in one pass.
+struct WordStats {
+    /// Words with a character outside datatrove's punctuation, and their characters.
+    non_symbol: usize,
+    non_symbol_chars: usize,
+    /// Words with a letter (Python's `isalpha`).
+    alpha: usize,
+    /// Distinct stop words among the words.
+    stop_words: usize,
+}
+
+/// Bits of [`BYTE_CLASS`]: ASCII outside datatrove's punctuation, ASCII letter, not ASCII.
+const NON_PUNCT: u8 = 1;
+const ALPHA: u8 = 2;
+const NON_ASCII: u8 = 4;
+
+static BYTE_CLASS: LazyLock<[u8; 256]> = LazyLock::new(|| {
+    std::array::from_fn(|b| match b as u8 {
+        b @ 0..=127 => {
+            let c = b as char;
+            (if is_datatrove_punct(c) { 0 } else { NON_PUNCT })
+                | (if c.is_ascii_alphabetic() { ALPHA } else { 0 })
+        }
+        _ => NON_ASCII,
+    })
+});
+
+impl WordStats {
+    fn of(words: &[&str], stop_words: &[String]) -> Self {
+        let mut s = WordStats {
+            non_symbol: 0,
+            non_symbol_chars: 0,
+            alpha: 0,
+            stop_words: 0,
+        };
+        // A stop word is found once however often it occurs; it is known by its first
+        // index in `stop_words` (a list may repeat a word). First bytes and lengths of the
+        // stop words rule out most words before any comparison.
+        let mut first_bytes = [false; 256];
+        let mut max_len = 0;
+        for w in stop_words {
+            if let Some(&b) = w.as_bytes().first() {
+                first_bytes[b as usize] = true;
+            }
+            max_len = max_len.max(w.len());
+        }
+        let mut found: Vec<bool> = vec![false; stop_words.len()];
+        let class = &*BYTE_CLASS;
+        for w in words {
+            // One pass over the bytes; the characters only for non-ASCII words.
+            let bits = w.bytes().fold(0, |acc, b| acc | class[b as usize]);
+            let (non_symbol, alpha, chars) = if bits & NON_ASCII == 0 {
+                (bits & NON_PUNCT != 0, bits & ALPHA != 0, w.len())
+            } else {
+                (
+                    w.chars().any(|c| !is_datatrove_punct(c)),
+                    w.chars().any(py_isalpha),
+                    py_len(w),
+                )
+            };
+            if non_symbol {
+                s.non_symbol += 1;
+                s.non_symbol_chars += chars;
+            }
+            s.alpha += usize::from(alpha);
+            if w.len() <= max_len
+                && w.as_bytes().first().is_some_and(|&b| first_bytes[b as usize])
+                && let Some(i) = stop_words.iter().position(|sw| sw == w)
+                && !found[i]
+            {
+                found[i] = true;
+                s.stop_words += 1;
+            }
+        }
+        s
     }
 }
 

@@ -121,6 +121,18 @@ pub fn py_strip(s: &str) -> &str {
     s.trim_matches(py_isspace)
 }
 
+/// The bytes that may start a line end of [`py_splitlines`].
+static MAY_END_LINE: [bool; 256] = {
+    let mut t = [false; 256];
+    let ends: [u8; 9] = [b'\n', 0x0b, 0x0c, b'\r', 0x1c, 0x1d, 0x1e, 0xC2, 0xE2];
+    let mut k = 0;
+    while k < ends.len() {
+        t[ends[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
 /// Python's `str.splitlines()` (without the line ends).
 pub fn py_splitlines(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -128,7 +140,13 @@ pub fn py_splitlines(text: &str) -> Vec<&str> {
     let mut start = 0;
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
+        // Skip bytes that cannot start a line end.
+        while i < b.len() && !MAY_END_LINE[b[i] as usize] {
+            i += 1;
+        }
+        let Some(&c) = b.get(i) else {
+            break;
+        };
         // ASCII line ends, or the UTF-8 lead bytes of U+0085 (C2 85) and U+2028/9 (E2 80 A8/A9).
         let end_len = match c {
             b'\n' | 0x0b | 0x0c | 0x1c | 0x1d | 0x1e => 1,
