@@ -152,7 +152,7 @@ fn words_cached<'t>(t: &'t str, cache: &mut Option<Vec<(usize, usize)>>) -> Vec<
     if let Some(r) = cache {
         return r.iter().map(|&(a, b)| &t[a..b]).collect();
     }
-    let mut w = Vec::new();
+    let mut w = Vec::with_capacity(t.len() / 4);
     crate::words::split_words(t, &mut w);
     let base = t.as_ptr() as usize;
     *cache = Some(

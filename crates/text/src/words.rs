@@ -474,8 +474,19 @@ fn find_suffix(s: &str) -> usize {
 
 /// spaCy's infixes in `s`: (start, end) byte ranges, as `finditer` finds them.
 fn find_infixes(s: &str, out: &mut Vec<(usize, usize)>) {
+    thread_local! {
+        /// Each thread's character buffer, reused from chunk to chunk.
+        static CHARS: std::cell::RefCell<Vec<(usize, char)>> = std::cell::RefCell::default();
+    }
+    CHARS.with_borrow_mut(|chars| {
+        chars.clear();
+        chars.extend(s.char_indices());
+        find_infixes_in(s, chars, out);
+    });
+}
+
+fn find_infixes_in(s: &str, chars: &[(usize, char)], out: &mut Vec<(usize, usize)>) {
     out.clear();
-    let chars: Vec<(usize, char)> = s.char_indices().collect();
     let n = chars.len();
     let end_of = |k: usize| if k < n { chars[k].0 } else { s.len() };
     let mut k = 0;
