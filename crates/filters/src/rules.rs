@@ -761,7 +761,7 @@ impl C4Config {
                 if self.filter_curly_bracket && line.contains('{') {
                     return Decision::Drop("curly_bracket");
                 }
-                if self.min_num_sentences != -1 {
+                if num_sentences < self.min_num_sentences {
                     num_sentences += count_sentences(&line) as i64;
                 }
                 kept.push(line);
@@ -782,7 +782,8 @@ impl C4Config {
                 counts.policy += 1;
                 continue;
             }
-            if self.min_num_sentences != -1 {
+            // Only whether the count reaches the minimum matters: stop counting there.
+            if num_sentences < self.min_num_sentences {
                 num_sentences += count_sentences(&line) as i64;
             }
             kept.push(line);

@@ -1124,7 +1124,8 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
 }
 
 thread_local! {
-    /// Each thread's token buffer for [`split_words`], reused from text to text.
+    /// Each thread's token buffer for [`split_words`] and [`count_sentences`], reused from
+    /// text to text.
     static TOKS: std::cell::RefCell<Vec<Tok>> = std::cell::RefCell::default();
 }
 
@@ -1149,13 +1150,22 @@ fn is_sentence_end(s: &str) -> bool {
 /// sentencizer splits after sentence-ending punctuation, and datatrove then drops the
 /// sentences that are only whitespace (`strip_strings`).
 pub fn count_sentences(text: &str) -> usize {
-    let mut toks = Vec::new();
-    tokenize(text, &mut toks);
+    TOKS.with_borrow_mut(|toks| {
+        tokenize(text, toks);
+        let n = count_sentences_in(text, toks);
+        if toks.capacity() > 1 << 20 {
+            *toks = Vec::new();
+        }
+        n
+    })
+}
+
+fn count_sentences_in(text: &str, toks: &[Tok]) -> usize {
     let mut count = 0usize;
     // Whether the current sentence has a token other than whitespace.
     let mut has_text = false;
     let mut seen_period = false;
-    for t in &toks {
+    for t in toks {
         let s = &text[t.start..t.end];
         let in_punct = !t.space && is_sentence_end(s);
         let is_punct = !t.space && s.chars().all(is_unicode_punct);
