@@ -5,7 +5,8 @@
 //! same chain on the same input and prints the ratio). Environment:
 //! - `PRIMER_BENCH_DOCS`: documents of docs-pages-extracted to use (default 400).
 //! - `PRIMER_BENCH_DUMP`: write the input as JSONL there (for datatrove).
-//! - `PRIMER_BENCH_SECONDS`: repeat the pass until this much time has gone (default 3).
+//! - `PRIMER_BENCH_SECONDS`: repeat the pass until this much time has gone (default 3);
+//!   each pass starts with empty caches.
 //! - `PRIMER_BENCH_PART`: `language`, `chain` or `words` to time one part only.
 //! - `PRIMER_BENCH_CHAIN`: the filters of the chain, comma-separated (default
 //!   `gopher_quality,gopher_repetition,c4,fineweb`).
@@ -85,7 +86,7 @@ fn main() {
     .build(&ctx)
     .expect("chain");
     let part = std::env::var("PRIMER_BENCH_PART").unwrap_or_default();
-    // One predictor for all documents, as a task of the `language` stage holds one.
+    // One predictor for many documents, as a task of the `language` stage holds one.
     let mut predictor = lang.predictor();
     let docs = if std::env::var("PRIMER_BENCH_ENGLISH").is_ok_and(|v| v == "1") {
         docs.into_iter()
@@ -101,6 +102,10 @@ fn main() {
     while passes == 0 || start.elapsed().as_secs_f64() < min_secs {
         kept = 0;
         let mut counts = ChainCounts::default();
+        // Each pass starts cold, as a new task does: the caches of fastText's token rows
+        // and of the word splitter's chunks would otherwise remember the documents.
+        predictor = lang.predictor();
+        primer_filters::words::clear_cache();
         for (_, text) in &docs {
             match part.as_str() {
                 // Parts, to see where time goes.
