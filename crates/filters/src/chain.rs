@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::{
     C4Config, C4LineCounts, Decision, FinewebConfig, GopherQualityConfig, GopherRepetitionConfig,
+    cached_words,
 };
 use crate::text::text_column;
 
@@ -43,6 +44,21 @@ impl FilterRule {
             FilterRule::GopherRepetition(_) => "gopher_repetition",
             FilterRule::C4(_) => "c4",
             FilterRule::Fineweb(_) => "fineweb",
+        }
+    }
+
+    /// This filter's decision on `text`, whose words are in `words` once split.
+    fn check<'a>(
+        &self,
+        text: &'a str,
+        words: &mut Option<Vec<&'a str>>,
+        counts: &mut ChainCounts,
+    ) -> Decision {
+        match self {
+            FilterRule::GopherQuality(c) => c.check_words(text, cached_words(text, words)),
+            FilterRule::GopherRepetition(c) => c.check_with(text, words),
+            FilterRule::C4(c) => c.check_counting(text, &mut counts.c4_lines),
+            FilterRule::Fineweb(c) => c.check_with(text, words),
         }
     }
 
@@ -113,26 +129,18 @@ impl FilterStage {
     /// Apply the chain to one text.
     pub fn apply(&self, text: &str, counts: &mut ChainCounts) -> ChainOutcome {
         let mut current: Option<String> = None;
-        // The words of the current text, split once for all the filters that count them.
-        let mut cache: Option<Vec<(usize, usize)>> = None;
+        // The words of `text`, split once for all the filters that count them. Once a
+        // filter has changed the text, the filters after it split the new text themselves
+        // (C4, the filter that changes text, usually comes after those that count words).
+        let mut words: Option<Vec<&str>> = None;
         for rule in &self.config.chain {
-            let t: &str = current.as_deref().unwrap_or(text);
-            let d = match rule {
-                FilterRule::GopherQuality(c) => c.check_words(t, &words_cached(t, &mut cache)),
-                FilterRule::GopherRepetition(c) => {
-                    c.check_with(t, &mut || words_cached(t, &mut cache))
-                }
-                FilterRule::C4(c) => c.check_counting(t, &mut counts.c4_lines),
-                FilterRule::Fineweb(c) => {
-                    c.check_with(t, &mut || words_cached(t, &mut cache).len())
-                }
+            let d = match current.as_deref() {
+                None => rule.check(text, &mut words, counts),
+                Some(t) => rule.check(t, &mut None, counts),
             };
             match d {
                 Decision::Keep => {}
-                Decision::KeepText(new) => {
-                    current = Some(new);
-                    cache = None;
-                }
+                Decision::KeepText(new) => current = Some(new),
                 Decision::Drop(reason) => return ChainOutcome::Drop(rule.name(), reason),
             }
         }
@@ -145,25 +153,6 @@ impl FilterStage {
             .iter()
             .any(|r| matches!(r, FilterRule::C4(_)))
     }
-}
-
-/// The words of `t`, from `cache` (byte ranges) or split now and cached.
-fn words_cached<'t>(t: &'t str, cache: &mut Option<Vec<(usize, usize)>>) -> Vec<&'t str> {
-    if let Some(r) = cache {
-        return r.iter().map(|&(a, b)| &t[a..b]).collect();
-    }
-    let mut w = Vec::with_capacity(t.len() / 4);
-    crate::words::split_words(t, &mut w);
-    let base = t.as_ptr() as usize;
-    *cache = Some(
-        w.iter()
-            .map(|s| {
-                let a = s.as_ptr() as usize - base;
-                (a, a + s.len())
-            })
-            .collect(),
-    );
-    w
 }
 
 /// The schema of the `dropped` side dataset: the input's columns plus `filter` and `reason`.

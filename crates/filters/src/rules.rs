@@ -27,9 +27,18 @@ pub enum Decision {
 }
 
 fn words_of(text: &str) -> Vec<&str> {
-    let mut v = Vec::with_capacity(text.len() / 5);
+    let mut v = Vec::with_capacity(text.len() / 4);
     split_words(text, &mut v);
     v
+}
+
+/// The words of `text` from `cache`, split into it on first use (filters of a chain share
+/// one split).
+pub(crate) fn cached_words<'a, 'c>(
+    text: &'a str,
+    cache: &'c mut Option<Vec<&'a str>>,
+) -> &'c [&'a str] {
+    cache.get_or_insert_with(|| words_of(text))
 }
 
 /// Gopher quality rules (Rae et al. 2021, table A1; datatrove `GopherQualityFilter`).
@@ -294,7 +303,9 @@ impl WordStats {
             }
             s.alpha += usize::from(alpha);
             if w.len() <= max_len
-                && w.as_bytes().first().is_some_and(|&b| first_bytes[b as usize])
+                && w.as_bytes()
+                    .first()
+                    .is_some_and(|&b| first_bytes[b as usize])
                 && let Some(i) = stop_words.iter().position(|sw| sw == w)
                 && !found[i]
             {
@@ -431,13 +442,14 @@ impl GopherRepetitionConfig {
     }
 
     pub fn check(&self, text: &str) -> Decision {
-        self.check_with(text, &mut || words_of(text))
+        self.check_with(text, &mut None)
     }
 
+    /// `words`: the words of `text` if already split (see [`cached_words`]).
     pub(crate) fn check_with<'a>(
         &self,
         text: &'a str,
-        words: &mut dyn FnMut() -> Vec<&'a str>,
+        words: &mut Option<Vec<&'a str>>,
     ) -> Decision {
         if text.is_empty() {
             return Decision::Drop("empty");
@@ -479,9 +491,9 @@ impl GopherRepetitionConfig {
         if self.dup_line_char_frac > 0.0 && lc as f64 / text_len > self.dup_line_char_frac {
             return Decision::Drop("dup_line_char_frac");
         }
-        let words = words();
+        let words = cached_words(text, words);
         GRAMS.with_borrow_mut(|grams| {
-            grams.reset(&words);
+            grams.reset(words);
             for &(n, frac) in &self.top_n_grams {
                 if words.len() < n {
                     continue;
@@ -873,10 +885,15 @@ impl FinewebConfig {
     }
 
     pub fn check(&self, text: &str) -> Decision {
-        self.check_with(text, &mut || words_of(text).len())
+        self.check_with(text, &mut None)
     }
 
-    pub(crate) fn check_with(&self, text: &str, n_words: &mut dyn FnMut() -> usize) -> Decision {
+    /// `words`: the words of `text` if already split (see [`cached_words`]).
+    pub(crate) fn check_with<'a>(
+        &self,
+        text: &'a str,
+        words: &mut Option<Vec<&'a str>>,
+    ) -> Decision {
         let lines: Vec<&str> = text
             .split('\n')
             .filter(|l| !py_strip(l).is_empty())
@@ -907,7 +924,7 @@ impl FinewebConfig {
             return Decision::Drop("char_dup_ratio");
         }
         let newlines = text.bytes().filter(|&b| b == b'\n').count() as f64;
-        let nw = n_words();
+        let nw = cached_words(text, words).len();
         if nw == 0 || newlines / nw as f64 > self.new_line_ratio {
             return Decision::Drop("list_ratio");
         }
