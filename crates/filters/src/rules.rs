@@ -248,6 +248,19 @@ struct WordStats {
     stop_words: usize,
 }
 
+/// A word of 1 to 7 bytes as a number (its bytes, then its length in the last byte): equal
+/// numbers, equal words.
+fn short_key(w: &str) -> Option<u64> {
+    let b = w.as_bytes();
+    if b.is_empty() || b.len() > 7 {
+        return None;
+    }
+    let mut k = [0u8; 8];
+    k[..b.len()].copy_from_slice(b);
+    k[7] = b.len() as u8;
+    Some(u64::from_le_bytes(k))
+}
+
 /// Bits of [`BYTE_CLASS`]: ASCII outside datatrove's punctuation, ASCII letter, not ASCII.
 const NON_PUNCT: u8 = 1;
 const ALPHA: u8 = 2;
@@ -273,8 +286,8 @@ impl WordStats {
             stop_words: 0,
         };
         // A stop word is found once however often it occurs; it is known by its first
-        // index in `stop_words` (a list may repeat a word). First bytes and lengths of the
-        // stop words rule out most words before any comparison.
+        // index in `stop_words` (a list may repeat a word). Words of up to 7 bytes are
+        // compared as numbers; first bytes and lengths rule out most words before that.
         let mut first_bytes = [false; 256];
         let mut max_len = 0;
         for w in stop_words {
@@ -283,6 +296,7 @@ impl WordStats {
             }
             max_len = max_len.max(w.len());
         }
+        let short: Vec<Option<u64>> = stop_words.iter().map(|w| short_key(w)).collect();
         let mut found: Vec<bool> = vec![false; stop_words.len()];
         let class = &*BYTE_CLASS;
         for w in words {
@@ -306,7 +320,10 @@ impl WordStats {
                 && w.as_bytes()
                     .first()
                     .is_some_and(|&b| first_bytes[b as usize])
-                && let Some(i) = stop_words.iter().position(|sw| sw == w)
+                && let Some(i) = match short_key(w) {
+                    Some(k) => short.iter().position(|&s| s == Some(k)),
+                    None => stop_words.iter().position(|sw| sw == w),
+                }
                 && !found[i]
             {
                 found[i] = true;
