@@ -702,8 +702,10 @@ fn tokenize_chunk<'a>(
         emit_special(chunk, p, emit);
         return;
     }
-    // Fast path: plain words (only letters, or only digits) are one token.
-    if chunk.bytes().all(|b| b.is_ascii_alphabetic())
+    // Fast path: one character is one token (no rule splits it further), and so are plain
+    // words (only letters, or only digits).
+    if chunk.chars().nth(1).is_none()
+        || chunk.bytes().all(|b| b.is_ascii_alphabetic())
         || chunk.bytes().all(|b| b.is_ascii_digit())
         || (!chunk.is_ascii() && chunk.chars().all(|c| c.is_alphabetic()))
     {
@@ -727,6 +729,20 @@ fn tokenize_chunk<'a>(
             None => emit(word),
         }
         emit(suffix);
+        return;
+    }
+    // Fast path: a one-byte prefix (`(`, `[`, …) and ASCII letters: the prefix, then the
+    // letters (or their exception), as above.
+    if chunk.len() >= 2
+        && chunk.as_bytes()[1..].iter().all(u8::is_ascii_alphabetic)
+        && find_prefix(chunk) == 1
+    {
+        let (prefix, word) = chunk.split_at(1);
+        emit(prefix);
+        match special(word) {
+            Some(p) => emit_special(word, p, emit),
+            None => emit(word),
+        }
         return;
     }
     if with_specials && chunk.len() <= CACHED_CHUNK {
