@@ -158,15 +158,7 @@ impl Matrix {
     /// `x += row r` for each `r` of `rows` in turn (`computeHidden`'s `addRow` loop).
     pub(crate) fn add_rows(&self, x: &mut [f32], rows: &[i32]) {
         match self {
-            Matrix::Dense(d) => {
-                for &r in rows {
-                    let r = r as usize;
-                    let row = &d.data[r * d.n..(r + 1) * d.n];
-                    for (a, b) in x.iter_mut().zip(row) {
-                        *a += *b;
-                    }
-                }
-            }
+            Matrix::Dense(d) => sum_rows(x, &d.data, d.n, rows),
             Matrix::Quant(q) => q.add_rows(x, rows),
         }
     }
@@ -184,6 +176,29 @@ impl Matrix {
                 s
             }
             Matrix::Quant(q) => q.dot_row(x, i),
+        }
+    }
+}
+
+/// `x += row r` of the `n`-column row-major `data` for each `r` of `rows` in turn.
+#[inline]
+fn sum_rows(x: &mut [f32], data: &[f32], n: usize, rows: &[i32]) {
+    if n == 16 {
+        // lid.176's dim: a fixed-size sum kept in registers (vector adds; each element is
+        // still summed in row order). Summing into `x` in memory compiled to scalar adds.
+        let x: &mut [f32; 16] = (&mut x[..16]).try_into().expect("dim 16");
+        let mut acc = *x;
+        for &r in rows {
+            let r = r as usize;
+            let row: &[f32; 16] = data[r * 16..r * 16 + 16].try_into().expect("16 values");
+            acc.iter_mut().zip(row).for_each(|(a, b)| *a += *b);
+        }
+        *x = acc;
+    } else {
+        for &r in rows {
+            let r = r as usize;
+            let row = &data[r * n..(r + 1) * n];
+            x.iter_mut().zip(row).for_each(|(a, b)| *a += *b);
         }
     }
 }
@@ -228,22 +243,7 @@ impl Quant {
     /// each row `r`: `x[j] += norm * c[j]` (without `qnorm`, norm is 1 and `1 * c` is `c`).
     fn add_rows(&self, x: &mut [f32], rows: &[i32]) {
         if let Some(d) = &self.decoded {
-            let n = self.n;
-            if n == 16 {
-                // lid.176's dim: a fixed-size add the compiler unrolls.
-                let x: &mut [f32; 16] = (&mut x[..16]).try_into().expect("dim 16");
-                for &r in rows {
-                    let row: &[f32; 16] = d[r as usize * 16..r as usize * 16 + 16]
-                        .try_into()
-                        .expect("16 values");
-                    x.iter_mut().zip(row).for_each(|(a, b)| *a += *b);
-                }
-            } else {
-                for &r in rows {
-                    let row = &d[r as usize * n..(r as usize + 1) * n];
-                    x.iter_mut().zip(row).for_each(|(a, b)| *a += *b);
-                }
-            }
+            sum_rows(x, d, self.n, rows);
             return;
         }
         let pq = &self.pq;
