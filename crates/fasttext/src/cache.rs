@@ -52,6 +52,21 @@ impl TokenCache {
         (h.wrapping_mul(0x9E37_79B1) >> (32 - SLOTS.trailing_zeros())) as usize
     }
 
+    /// Asks the processor to fetch the slot where a lookup of hash `h` starts.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, h: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(s) = self.slots.get(Self::start(h)) {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let p: *const Slot = s;
+            // SAFETY: a prefetch is only a hint, and `p` points into `slots`.
+            #[allow(unsafe_code)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p.cast())
+            };
+        }
+    }
+
     /// The rows cached for `token` (hash `h`).
     #[inline]
     pub(crate) fn get(&self, token: &[u8], h: u32) -> Option<&[i32]> {

@@ -6,6 +6,19 @@ use crate::dict::{EOS, LABEL_PREFIX, hash, is_space};
 use crate::loss::{hs_sigmoid, pop_heap, push_heap, sort_heap, std_log};
 use crate::model::{Model, Output};
 
+/// `</s>` in [`Predictor::tokens`] (no token of a text starts at `u32::MAX`).
+const EOS_TOKEN: (u32, u32, u32) = (u32::MAX, u32::MAX, EOS_HASH);
+/// `hash(EOS)`.
+const EOS_HASH: u32 = {
+    let mut h = 2_166_136_261u32;
+    let mut i = 0;
+    while i < EOS.len() {
+        h = (h ^ (EOS[i] as i8 as i32 as u32)).wrapping_mul(16_777_619);
+        i += 1;
+    }
+    h
+};
+
 /// Pending input rows that trigger a [`Predictor::flush`].
 const FLUSH_ROWS: usize = 256;
 
@@ -53,6 +66,8 @@ pub struct Predictor<'m> {
     word: Vec<u8>,
     /// Its character n-grams' buckets.
     buckets: Vec<u32>,
+    /// The text's tokens: (start, end, hash), `EOS_TOKEN` for `</s>`.
+    tokens: Vec<(u32, u32, u32)>,
     cache: TokenCache,
     heap: Vec<(f32, i32)>,
     stack: Vec<(u32, f32)>,
@@ -71,6 +86,7 @@ impl<'m> Predictor<'m> {
             hashes: Vec::new(),
             word: Vec::new(),
             buckets: Vec::new(),
+            tokens: Vec::new(),
             cache: TokenCache::new(),
             heap: Vec::new(),
             stack: Vec::new(),
@@ -103,6 +119,10 @@ impl<'m> Predictor<'m> {
         self.rows.clear();
         self.hashes.clear();
         self.output_ready = false;
+        // The tokens first, with their hashes, so that the cache slots of the tokens a few
+        // places ahead are fetched while one token is looked up: each lookup is
+        // independent of the others, but most miss the processor's caches.
+        self.tokens.clear();
         let len = text.len();
         let mut pos = 0;
         loop {
@@ -110,22 +130,38 @@ impl<'m> Predictor<'m> {
             while pos < len && is_space(text[pos]) && (document || text[pos] != b'\n') {
                 pos += 1;
             }
-            let token = if pos == len {
-                if document { EOS } else { break }
-            } else if text[pos] == b'\n' {
-                pos += 1;
-                EOS
-            } else {
-                let start = pos;
-                while pos < len && !is_space(text[pos]) {
-                    pos += 1;
+            if pos == len {
+                if document {
+                    self.tokens.push(EOS_TOKEN);
                 }
-                &text[start..pos]
-            };
-            self.add_token(token);
+                break;
+            } else if text[pos] == b'\n' {
+                self.tokens.push(EOS_TOKEN);
+                break;
+            }
+            let start = pos;
+            while pos < len && !is_space(text[pos]) {
+                pos += 1;
+            }
+            let token = &text[start..pos];
+            self.tokens.push((start as u32, pos as u32, hash(token)));
+            // A literal `</s>` ends the line as a newline does (fastText's `getLine`).
             if token == EOS {
                 break;
             }
+        }
+        const AHEAD: usize = 6;
+        for i in 0..self.tokens.len() {
+            if let Some(&(_, _, h)) = self.tokens.get(i + AHEAD) {
+                self.cache.prefetch(h);
+            }
+            let (start, end, h) = self.tokens[i];
+            let token = if start == u32::MAX {
+                EOS
+            } else {
+                &text[start as usize..end as usize]
+            };
+            self.add_token(token, h);
         }
         let dict = &self.model.dict;
         if dict.word_ngrams > 1 {
@@ -147,10 +183,9 @@ impl<'m> Predictor<'m> {
     /// One token of `Dictionary::getLine`: its input rows go straight into `hidden`, in
     /// the order fastText lists them.
     #[inline]
-    fn add_token(&mut self, token: &[u8]) {
+    fn add_token(&mut self, token: &[u8], h: u32) {
         let model = self.model;
         let dict = &model.dict;
-        let h = hash(token);
         if let Some(rows) = self.cache.get(token, h) {
             self.rows.extend_from_slice(rows);
         } else {
