@@ -758,7 +758,11 @@ impl C4Config {
                 let mut too_long = false;
                 for w in py_split(line) {
                     n += 1;
-                    if self.max_word_length != -1 && py_len(w) as i64 > self.max_word_length {
+                    // (A word has at least as many bytes as characters.)
+                    if self.max_word_length != -1
+                        && w.len() as i64 > self.max_word_length
+                        && py_len(w) as i64 > self.max_word_length
+                    {
                         too_long = true;
                     }
                 }
