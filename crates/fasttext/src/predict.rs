@@ -6,18 +6,34 @@ use crate::dict::{EOS, LABEL_PREFIX, hash, is_space};
 use crate::loss::{hs_sigmoid, pop_heap, push_heap, sort_heap, std_log};
 use crate::model::{Model, Output};
 
-/// `</s>` in [`Predictor::tokens`] (no token of a text starts at `u32::MAX`).
-const EOS_TOKEN: (u32, u32, u32) = (u32::MAX, u32::MAX, EOS_HASH);
-/// `hash(EOS)`.
-const EOS_HASH: u32 = {
-    let mut h = 2_166_136_261u32;
-    let mut i = 0;
-    while i < EOS.len() {
-        h = (h ^ (EOS[i] as i8 as i32 as u32)).wrapping_mul(16_777_619);
-        i += 1;
-    }
-    h
-};
+/// `</s>` in [`Predictor::tokens`] (no token of a text starts at `u32::MAX`); its key is
+/// found when it is read.
+const EOS_TOKEN: (u32, u32, u32) = (u32::MAX, u32::MAX, 0);
+
+/// The token cache's key of a token: a multiplicative hash of its first and last eight
+/// bytes (all of them up to 16), its length and, beyond 16 bytes, its other bytes. fastText's
+/// own hash (FNV-1a) takes a dependent multiply per byte; it is computed only for tokens
+/// the cache does not hold.
+#[inline(always)]
+fn token_key(t: &[u8]) -> u32 {
+    let n = t.len();
+    let u64_at = |i: usize| u64::from_le_bytes(t[i..i + 8].try_into().expect("8 bytes"));
+    let u32_at = |i: usize| u32::from_le_bytes(t[i..i + 4].try_into().expect("4 bytes")) as u64;
+    let (a, b) = match n {
+        0 => (0, 0),
+        1..=3 => (t[0] as u64 | (t[n / 2] as u64) << 8 | (t[n - 1] as u64) << 16, 0),
+        4..=7 => (u32_at(0), u32_at(n - 4)),
+        _ => {
+            let mut a = u64_at(0);
+            for i in (8..n.saturating_sub(8)).step_by(8) {
+                a = (a ^ u64_at(i)).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23);
+            }
+            (a, u64_at(n - 8))
+        }
+    };
+    let x = (a ^ b.rotate_left(29) ^ (n as u64) << 56).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    (x ^ (x >> 29) ^ (x >> 47)) as u32
+}
 
 /// Pending input rows that trigger a [`Predictor::flush`].
 const FLUSH_ROWS: usize = 256;
@@ -144,7 +160,7 @@ impl<'m> Predictor<'m> {
                 pos += 1;
             }
             let token = &text[start..pos];
-            self.tokens.push((start as u32, pos as u32, hash(token)));
+            self.tokens.push((start as u32, pos as u32, token_key(token)));
             // A literal `</s>` ends the line as a newline does (fastText's `getLine`).
             if token == EOS {
                 break;
@@ -155,13 +171,13 @@ impl<'m> Predictor<'m> {
             if let Some(&(_, _, h)) = self.tokens.get(i + AHEAD) {
                 self.cache.prefetch(h);
             }
-            let (start, end, h) = self.tokens[i];
-            let token = if start == u32::MAX {
-                EOS
+            let (start, end, key) = self.tokens[i];
+            let (token, key) = if start == u32::MAX {
+                (EOS, token_key(EOS))
             } else {
-                &text[start as usize..end as usize]
+                (&text[start as usize..end as usize], key)
             };
-            self.add_token(token, h);
+            self.add_token(token, key);
         }
         let dict = &self.model.dict;
         if dict.word_ngrams > 1 {
@@ -183,12 +199,15 @@ impl<'m> Predictor<'m> {
     /// One token of `Dictionary::getLine`: its input rows go straight into `hidden`, in
     /// the order fastText lists them.
     #[inline]
-    fn add_token(&mut self, token: &[u8], h: u32) {
+    fn add_token(&mut self, token: &[u8], key: u32) {
         let model = self.model;
         let dict = &model.dict;
-        if let Some(rows) = self.cache.get(token, h) {
+        // fastText's hash of the token, when needed.
+        let mut fnv = None;
+        if let Some(rows) = self.cache.get(token, key) {
             self.rows.extend_from_slice(rows);
         } else {
+            let h = *fnv.insert(hash(token));
             let wid = dict.find(token, h);
             let is_word = match wid {
                 Some(id) => id < dict.nwords,
@@ -209,10 +228,11 @@ impl<'m> Predictor<'m> {
                 }
                 None => {}
             }
-            self.cache.insert(token, h, &self.rows[start..]);
+            self.cache.insert(token, key, &self.rows[start..]);
         }
         if dict.word_ngrams > 1 {
             // `std::vector<int32_t> word_hashes; word_hashes.push_back(uint32_t h)`.
+            let h = fnv.unwrap_or_else(|| hash(token));
             self.hashes.push(h as i32);
         }
         if self.rows.len() >= FLUSH_ROWS {
