@@ -333,7 +333,11 @@ mod tests {
     fn quant(m: usize, dim: usize, dsub: usize, qnorm: bool) -> Quant {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         let nsubq = dim.div_ceil(dsub);
-        let lastdsub = if dim % dsub == 0 { dsub } else { dim % dsub };
+        let lastdsub = if dim.is_multiple_of(dsub) {
+            dsub
+        } else {
+            dim % dsub
+        };
         let pq = Pq {
             nsubq,
             dsub,
@@ -363,7 +367,7 @@ mod tests {
     fn decoded_rows_add_exactly_as_the_codes() {
         for (dim, dsub, qnorm) in [(16, 2, true), (16, 2, false), (10, 3, true), (7, 2, false)] {
             let mut q = quant(300, dim, dsub, qnorm);
-            let rows: Vec<i32> = (0..2000).map(|i| (i * 7919 % 300) as i32).collect();
+            let rows: Vec<i32> = (0..2000).map(|i| i * 7919 % 300).collect();
             let mut coded = vec![0.0f32; dim];
             q.add_rows(&mut coded, &rows);
             q.decoded = Some(q.decode());

@@ -21,12 +21,17 @@ fn token_key(t: &[u8]) -> u32 {
     let u32_at = |i: usize| u32::from_le_bytes(t[i..i + 4].try_into().expect("4 bytes")) as u64;
     let (a, b) = match n {
         0 => (0, 0),
-        1..=3 => (t[0] as u64 | (t[n / 2] as u64) << 8 | (t[n - 1] as u64) << 16, 0),
+        1..=3 => (
+            t[0] as u64 | (t[n / 2] as u64) << 8 | (t[n - 1] as u64) << 16,
+            0,
+        ),
         4..=7 => (u32_at(0), u32_at(n - 4)),
         _ => {
             let mut a = u64_at(0);
             for i in (8..n.saturating_sub(8)).step_by(8) {
-                a = (a ^ u64_at(i)).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(23);
+                a = (a ^ u64_at(i))
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .rotate_left(23);
             }
             (a, u64_at(n - 8))
         }
@@ -160,7 +165,8 @@ impl<'m> Predictor<'m> {
                 pos += 1;
             }
             let token = &text[start..pos];
-            self.tokens.push((start as u32, pos as u32, token_key(token)));
+            self.tokens
+                .push((start as u32, pos as u32, token_key(token)));
             // A literal `</s>` ends the line as a newline does (fastText's `getLine`).
             if token == EOS {
                 break;

@@ -223,15 +223,13 @@ impl GopherQualityConfig {
                 return Decision::Drop("gopher_too_many_end_ellipsis");
             }
         }
-        if self.max_non_alpha_words_ratio > 0.0 {
-            if (s.alpha as f64 / nw) < self.max_non_alpha_words_ratio {
-                return Decision::Drop("gopher_below_alpha_threshold");
-            }
+        if self.max_non_alpha_words_ratio > 0.0
+            && (s.alpha as f64 / nw) < self.max_non_alpha_words_ratio
+        {
+            return Decision::Drop("gopher_below_alpha_threshold");
         }
-        if self.min_stop_words > 0 {
-            if (s.stop_words as u64) < self.min_stop_words {
-                return Decision::Drop("gopher_enough_stop_words");
-            }
+        if self.min_stop_words > 0 && (s.stop_words as u64) < self.min_stop_words {
+            return Decision::Drop("gopher_enough_stop_words");
         }
         Decision::Keep
     }
