@@ -899,15 +899,26 @@ fn next_not_word(bytes: &[u8], mut i: usize) -> usize {
 
 /// spaCy's `_tokenize_affixes`: whitespace split, then affixes, specials (when asked) and
 /// infixes per chunk.
-fn tokenize_affixes(text: &str, with_specials: bool, out: &mut Vec<Tok>) {
+fn tokenize_affixes(
+    text: &str,
+    matcher: Option<&Matcher>,
+    out: &mut Vec<Tok>,
+    firsts: &mut Vec<(u32, u32)>,
+) {
     out.clear();
+    firsts.clear();
+    let with_specials = matcher.is_some();
     let base = text.as_ptr() as usize;
     let mut infix_buf = Vec::new();
-    let push_chunk = |span: &str, out: &mut Vec<Tok>, infix_buf: &mut Vec<(usize, usize)>| {
+    let mut push_chunk = |span: &str, out: &mut Vec<Tok>, infix_buf: &mut Vec<(usize, usize)>| {
         tokenize_chunk(
             span,
             &mut |t: &str| {
                 let start = t.as_ptr() as usize - base;
+                // Tokens that may start a special case, for `apply_special_cases`.
+                if let Some(list) = matcher.and_then(|m| m.list_of(t)) {
+                    firsts.push((out.len() as u32, list as u32));
+                }
                 out.push(Tok {
                     start,
                     end: start + t.len(),
@@ -989,6 +1000,22 @@ struct Matcher {
     maybe: Vec<u64>,
 }
 
+impl Matcher {
+    /// The candidate list of patterns that start with token `t`, if any.
+    #[inline]
+    fn list_of(&self, t: &str) -> Option<usize> {
+        let b = t.as_bytes();
+        if b.len() == 1 {
+            return self.by_byte[b[0] as usize].checked_sub(1);
+        }
+        let bit = maybe_bit(b);
+        if self.maybe[bit / 64] & (1 << (bit % 64)) == 0 {
+            return None;
+        }
+        self.by_first.get(t).copied()
+    }
+}
+
 /// The patterns that start with one token.
 #[derive(Default)]
 struct Candidates {
@@ -1012,7 +1039,7 @@ static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
         if !affixed {
             continue;
         }
-        tokenize_affixes(key, false, &mut buf);
+        tokenize_affixes(key, None, &mut buf, &mut Vec::new());
         let toks: Vec<&'static str> = buf.iter().map(|t| &key[t.start..t.end]).collect();
         // A one-token pattern replaces a token by itself (the special case is that token):
         // nothing to do.
@@ -1051,34 +1078,18 @@ static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
 
 /// spaCy's `_apply_special_cases`: find token runs that spell a special case (without
 /// whitespace between them) and replace them by the special case's tokens.
-fn apply_special_cases(text: &str, toks: &mut Vec<Tok>) {
+fn apply_special_cases(text: &str, toks: &mut Vec<Tok>, firsts: &[(u32, u32)]) {
     let m = &*MATCHER;
     // (start token, length)
     let mut matches: Vec<(usize, usize)> = Vec::new();
-    for i in 0..toks.len() {
-        // Patterns have two or more tokens and no whitespace tokens. (A pattern may match
-        // across a single space: such a match changes nothing, but it covers its tokens
-        // against other matches, as in spaCy.)
-        if i + 1 >= toks.len() || toks[i].space {
+    // Patterns have two or more tokens and no whitespace tokens; `firsts` holds the
+    // non-space tokens that start one. (A pattern may match across a single space: such a
+    // match changes nothing, but it covers its tokens against other matches, as in spaCy.)
+    for &(i, list) in firsts {
+        let (i, list) = (i as usize, list as usize);
+        if i + 1 >= toks.len() {
             continue;
         }
-        let first = text.as_bytes()[toks[i].start] as usize;
-        let len = toks[i].end - toks[i].start;
-        let list = if len == 1 {
-            match m.by_byte[first] {
-                0 => continue,
-                l => l - 1,
-            }
-        } else {
-            let bit = maybe_bit(&text.as_bytes()[toks[i].start..toks[i].end]);
-            if m.maybe[bit / 64] & (1 << (bit % 64)) == 0 {
-                continue;
-            }
-            match m.by_first.get(&text[toks[i].start..toks[i].end]) {
-                Some(&l) => l,
-                None => continue,
-            }
-        };
         let c = &m.lists[list];
         let second = text.as_bytes()[toks[i + 1].start];
         if c.second[second as usize / 64] & (1 << (second % 64)) == 0 {
@@ -1149,8 +1160,9 @@ fn apply_special_cases(text: &str, toks: &mut Vec<Tok>) {
 
 /// Every token spaCy's blank English pipeline makes of `text`, whitespace tokens included.
 pub fn tokenize(text: &str, out: &mut Vec<Tok>) {
-    tokenize_affixes(text, true, out);
-    apply_special_cases(text, out);
+    let mut firsts = Vec::new();
+    tokenize_affixes(text, Some(&MATCHER), out, &mut firsts);
+    apply_special_cases(text, out, &firsts);
 }
 
 /// datatrove's `split_into_words(text, "en")`: spaCy's tokens, stripped, empty ones removed.
