@@ -507,28 +507,36 @@ impl GopherRepetitionConfig {
             return Decision::Drop("dup_line_char_frac");
         }
         let words = cached_words(text, words);
-        GRAMS.with_borrow_mut(|grams| {
-            grams.reset(words);
-            for &(n, frac) in &self.top_n_grams {
-                if words.len() < n {
-                    continue;
-                }
-                if n_gram_reason(TOP_REASONS, n).is_none() {
-                    continue;
-                }
-                if grams.top_chars(n) as f64 / text_len > frac {
-                    return Decision::Drop(n_gram_reason(TOP_REASONS, n).unwrap_or("top_n_gram"));
-                }
+        let decision = GRAMS.with_borrow_mut(|grams| self.n_gram_rules(grams, words, text_len));
+        if words.len() > KEPT_SCRATCH_WORDS {
+            // Do not keep a huge document's scratch space (about 100 bytes per word).
+            GRAMS.take();
+        }
+        decision
+    }
+
+    /// The top and duplicated n-gram rules, in datatrove's order.
+    fn n_gram_rules(&self, grams: &mut NGrams, words: &[&str], text_len: f64) -> Decision {
+        grams.reset(words);
+        for &(n, frac) in &self.top_n_grams {
+            if words.len() < n {
+                continue;
             }
-            for &(n, frac) in &self.dup_n_grams {
-                if grams.duplicate_chars(n) as f64 / text_len > frac {
-                    return Decision::Drop(
-                        n_gram_reason(DUP_REASONS, n).unwrap_or("duplicated_n_grams"),
-                    );
-                }
+            if n_gram_reason(TOP_REASONS, n).is_none() {
+                continue;
             }
-            Decision::Keep
-        })
+            if grams.top_chars(n) as f64 / text_len > frac {
+                return Decision::Drop(n_gram_reason(TOP_REASONS, n).unwrap_or("top_n_gram"));
+            }
+        }
+        for &(n, frac) in &self.dup_n_grams {
+            if grams.duplicate_chars(n) as f64 / text_len > frac {
+                return Decision::Drop(
+                    n_gram_reason(DUP_REASONS, n).unwrap_or("duplicated_n_grams"),
+                );
+            }
+        }
+        Decision::Keep
     }
 }
 
@@ -536,6 +544,9 @@ thread_local! {
     /// Each thread's n-gram scratch space, reused from document to document.
     static GRAMS: std::cell::RefCell<NGrams> = std::cell::RefCell::default();
 }
+
+/// Documents of up to this many words leave their n-gram scratch space for the next.
+const KEPT_SCRATCH_WORDS: usize = 1 << 16;
 
 const TOP_REASONS: &[&str] = &[
     "",

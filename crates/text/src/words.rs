@@ -1176,7 +1176,7 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
                 .filter(|t| !t.space)
                 .map(|t| &text[t.start..t.end]),
         );
-        if toks.capacity() > 1 << 20 {
+        if toks.capacity() > 1 << 16 {
             // Do not keep a huge document's buffer.
             *toks = Vec::new();
         }
@@ -1213,7 +1213,7 @@ pub fn count_sentences(text: &str) -> usize {
     TOKS.with_borrow_mut(|toks| {
         tokenize(text, toks);
         let n = count_sentences_in(text, toks);
-        if toks.capacity() > 1 << 20 {
+        if toks.capacity() > 1 << 16 {
             *toks = Vec::new();
         }
         n
