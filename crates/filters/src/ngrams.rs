@@ -241,9 +241,10 @@ impl Table {
         }
     }
 
-    /// The slot of `key`, claimed for it (count 0, first `at`) if it was not in the table.
+    /// The slot of `key`, claimed for it if it was not in the table this pass; and whether
+    /// it was not.
     #[inline(always)]
-    fn slot(&mut self, key: u64, at: u32) -> usize {
+    fn claim(&mut self, key: u64) -> (usize, bool) {
         let mask = self.size - 1;
         let tagged = key | self.generation;
         // The hashes are uniform below 2^61; a multiply spreads them over the high bits.
@@ -251,12 +252,11 @@ impl Table {
         loop {
             let k = self.keys[i];
             if k == tagged {
-                return i;
+                return (i, false);
             }
             if k & !M != self.generation {
                 self.keys[i] = tagged;
-                self.values[i] = (0, at);
-                return i;
+                return (i, true);
             }
             i = (i + 1) & mask;
         }
@@ -265,8 +265,11 @@ impl Table {
     /// Counts `key` once more; returns its count and the `at` it was first counted with.
     #[inline]
     fn count(&mut self, key: u64, at: u32) -> (u32, u32) {
-        let i = self.slot(key, at);
+        let (i, new) = self.claim(key);
         let v = &mut self.values[i];
+        if new {
+            *v = (0, at);
+        }
         v.0 += 1;
         *v
     }
@@ -274,20 +277,7 @@ impl Table {
     /// Adds `key`; whether it was new.
     #[inline]
     fn insert(&mut self, key: u64) -> bool {
-        let mask = self.size - 1;
-        let tagged = key | self.generation;
-        let mut i = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
-        loop {
-            let k = self.keys[i];
-            if k == tagged {
-                return false;
-            }
-            if k & !M != self.generation {
-                self.keys[i] = tagged;
-                return true;
-            }
-            i = (i + 1) & mask;
-        }
+        self.claim(key).1
     }
 }
 
