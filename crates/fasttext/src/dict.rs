@@ -423,9 +423,8 @@ impl Dictionary {
     }
 
     /// `computeSubwords(word)` for `word` = `<token>`: appends to `out` the input row of
-    /// every character n-gram of `minn..=maxn` characters (UTF-8 sequences count as one),
-    /// skipping the lone `<` and `>`, in fastText's order. Each n-gram's hash is extended
-    /// byte by byte. `buckets` is scratch space.
+    /// every character n-gram of [`subword_buckets`], in fastText's order. `buckets` is
+    /// scratch space.
     ///
     /// All buckets are hashed first and looked up after, in a loop of their own: the
     /// lookups of a pruned model mostly miss the cache, and away from the hashing the
@@ -439,26 +438,10 @@ impl Dictionary {
         let (bucket, magic) = (self.bucket as u32, self.bucket_magic);
         let len = word.len();
         buckets.clear();
-        for i in 0..len {
-            if word[i] & 0xC0 == 0x80 {
-                continue;
-            }
-            let mut h = FNV_OFFSET;
-            let mut j = i;
-            let mut n = 1;
-            while j < len && n <= maxn {
-                h = hash_step(h, word[j]);
-                j += 1;
-                while j < len && word[j] & 0xC0 == 0x80 {
-                    h = hash_step(h, word[j]);
-                    j += 1;
-                }
-                if n >= minn && !(n == 1 && (i == 0 || j == len)) {
-                    // `int32_t h = hash(ngram) % args_->bucket` (unsigned arithmetic).
-                    buckets.push(fastmod(h, magic, bucket));
-                }
-                n += 1;
-            }
+        if (minn, maxn) == (2, 4) && word.is_ascii() && len >= 4 {
+            ascii_2_4_buckets(word, bucket, magic, buckets);
+        } else {
+            subword_buckets(word, minn, maxn, bucket, magic, buckets);
         }
         match &self.prune {
             Prune::Bits(b) => b.rows_of(buckets, out),
@@ -487,9 +470,89 @@ impl Dictionary {
     }
 }
 
+/// The n-gram buckets of `word` (`<token>`) for `Dictionary::subword_rows`, in fastText's
+/// order: for each character start, the n-grams of `minn..=maxn` characters (UTF-8
+/// sequences count as one), skipping the lone `<` and `>`; each hash extended byte by byte.
+fn subword_buckets(
+    word: &[u8],
+    minn: i32,
+    maxn: i32,
+    bucket: u32,
+    magic: u64,
+    buckets: &mut Vec<u32>,
+) {
+    let len = word.len();
+    for i in 0..len {
+        if word[i] & 0xC0 == 0x80 {
+            continue;
+        }
+        let mut h = FNV_OFFSET;
+        let mut j = i;
+        let mut n = 1;
+        while j < len && n <= maxn {
+            h = hash_step(h, word[j]);
+            j += 1;
+            while j < len && word[j] & 0xC0 == 0x80 {
+                h = hash_step(h, word[j]);
+                j += 1;
+            }
+            if n >= minn && !(n == 1 && (i == 0 || j == len)) {
+                // `int32_t h = hash(ngram) % args_->bucket` (unsigned arithmetic).
+                buckets.push(fastmod(h, magic, bucket));
+            }
+            n += 1;
+        }
+    }
+}
+
+/// [`subword_buckets`] for fastText's default n-gram range, 2 to 4 (lid.176's), on an ASCII
+/// word of at least 4 bytes: the same buckets in the same order, with each start's steps
+/// unrolled so that starts overlap in the processor (lid.176 predicts about 7% faster).
+fn ascii_2_4_buckets(word: &[u8], bucket: u32, magic: u64, buckets: &mut Vec<u32>) {
+    let len = word.len();
+    let step = |h: u32, i: usize| hash_step(h, word[i]);
+    for i in 0..len - 3 {
+        let h2 = step(step(FNV_OFFSET, i), i + 1);
+        let h3 = step(h2, i + 2);
+        let h4 = step(h3, i + 3);
+        buckets.extend([h2, h3, h4].map(|h| fastmod(h, magic, bucket)));
+    }
+    // The last three starts have fewer characters left.
+    let h2 = step(step(FNV_OFFSET, len - 3), len - 2);
+    let h3 = step(h2, len - 1);
+    buckets.extend([h2, h3].map(|h| fastmod(h, magic, bucket)));
+    buckets.push(fastmod(
+        step(step(FNV_OFFSET, len - 2), len - 1),
+        magic,
+        bucket,
+    ));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unrolled_ascii_buckets_are_the_general_ones() {
+        let magic = |d: u32| (u64::MAX / d as u64).wrapping_add(1);
+        let mut seed = 1u64;
+        for len in 4..40 {
+            for _ in 0..50 {
+                let word: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        (seed >> 57) as u8 // ASCII, control bytes included
+                    })
+                    .collect();
+                for d in [2_000_000u32, 1, 7] {
+                    let (mut general, mut unrolled) = (Vec::new(), Vec::new());
+                    subword_buckets(&word, 2, 4, d, magic(d), &mut general);
+                    ascii_2_4_buckets(&word, d, magic(d), &mut unrolled);
+                    assert_eq!(general, unrolled, "{word:?}, bucket {d}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn fastmod_is_the_remainder() {
