@@ -1167,26 +1167,35 @@ pub fn tokenize(text: &str, out: &mut Vec<Tok>) {
 
 /// datatrove's `split_into_words(text, "en")`: spaCy's tokens, stripped, empty ones removed.
 pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
-    TOKS.with_borrow_mut(|toks| {
-        tokenize(text, toks);
-        out.clear();
-        // Non-space tokens hold no whitespace: strip() is the identity on them.
-        out.extend(
-            toks.iter()
-                .filter(|t| !t.space)
-                .map(|t| &text[t.start..t.end]),
-        );
-        if toks.capacity() > 1 << 16 {
-            // Do not keep a huge document's buffer.
-            *toks = Vec::new();
-        }
-    });
+    let toks = tokens_of(text);
+    out.clear();
+    // Non-space tokens hold no whitespace: strip() is the identity on them.
+    out.extend(
+        toks.iter()
+            .filter(|t| !t.space)
+            .map(|t| &text[t.start..t.end]),
+    );
+    keep_buffer(toks);
 }
 
 thread_local! {
     /// Each thread's token buffer for [`split_words`] and [`count_sentences`], reused from
     /// text to text.
     static TOKS: std::cell::RefCell<Vec<Tok>> = std::cell::RefCell::default();
+}
+
+/// The tokens of `text`, in this thread's buffer (give it back with [`keep_buffer`]).
+fn tokens_of(text: &str) -> Vec<Tok> {
+    let mut toks = TOKS.take();
+    tokenize(text, &mut toks);
+    toks
+}
+
+/// Keeps `toks` as this thread's buffer, unless a huge text made it large.
+fn keep_buffer(toks: Vec<Tok>) {
+    if toks.capacity() <= 1 << 16 {
+        TOKS.set(toks);
+    }
 }
 
 /// Whether `s` is one of the sentencizer's punctuation characters (all are one character).
@@ -1210,14 +1219,10 @@ fn is_sentence_end(s: &str) -> bool {
 /// sentencizer splits after sentence-ending punctuation, and datatrove then drops the
 /// sentences that are only whitespace (`strip_strings`).
 pub fn count_sentences(text: &str) -> usize {
-    TOKS.with_borrow_mut(|toks| {
-        tokenize(text, toks);
-        let n = count_sentences_in(text, toks);
-        if toks.capacity() > 1 << 16 {
-            *toks = Vec::new();
-        }
-        n
-    })
+    let toks = tokens_of(text);
+    let n = count_sentences_in(text, &toks);
+    keep_buffer(toks);
+    n
 }
 
 fn count_sentences_in(text: &str, toks: &[Tok]) -> usize {
