@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
 type Fast = crate::hash::PassBuild;
@@ -457,14 +458,29 @@ fn find_suffix(s: &str) -> usize {
         return 0;
     }
     // Candidates: the last 6 characters, and the start of a trailing run of dots.
-    let mut starts: Vec<usize> = s.char_indices().rev().take(6).map(|(i, _)| i).collect();
-    let dots = s.bytes().rev().take_while(|&b| b == b'.').count();
-    if dots >= 2 {
-        starts.push(s.len() - dots);
+    let mut starts = [0usize; 7];
+    let mut n = 0;
+    for (i, _) in s.char_indices().rev().take(6) {
+        starts[n] = i;
+        n += 1;
     }
-    starts.sort_unstable();
-    starts.dedup();
-    for i in starts {
+    starts[..n].reverse();
+    let dots = s.bytes().rev().take_while(|&b| b == b'.').count();
+    if dots >= 2 && s.len() - dots < starts[0] {
+        starts.copy_within(0..n, 1);
+        starts[0] = s.len() - dots;
+        n += 1;
+    }
+    let b = s.as_bytes();
+    for (k, &i) in starts[..n].iter().enumerate() {
+        // A suffix of two or more characters starts with a dot, `…` or an apostrophe, or
+        // follows a digit (a unit or a currency): skip the others without matching.
+        if k + 1 < n
+            && !matches!(b[i], b'.' | b'\'' | 0xE2)
+            && !(i > 0 && b[i - 1].is_ascii_digit())
+        {
+            continue;
+        }
         if suffix_at(s, i) {
             return s.len() - i;
         }
@@ -477,6 +493,17 @@ fn find_infixes(s: &str, out: &mut Vec<(usize, usize)>) {
     thread_local! {
         /// Each thread's character buffer, reused from chunk to chunk.
         static CHARS: std::cell::RefCell<Vec<(usize, char)>> = std::cell::RefCell::default();
+    }
+    // Every infix rule matches at one of these bytes, `…` or an icon (not ASCII).
+    if s.bytes().all(|b| {
+        b.is_ascii()
+            && !matches!(
+                b,
+                b'.' | b'+' | b'-' | b'*' | b'^' | b',' | b'~' | b':' | b'<' | b'>' | b'=' | b'/'
+            )
+    }) {
+        out.clear();
+        return;
     }
     CHARS.with_borrow_mut(|chars| {
         chars.clear();
@@ -762,8 +789,8 @@ fn tokenize_chunk_slow<'a>(
 ) {
     let special = |s: &str| if with_specials { special(s) } else { None };
     let mut s = chunk;
-    let mut prefixes: Vec<&'a str> = Vec::new();
-    let mut suffixes: Vec<&'a str> = Vec::new();
+    let mut prefixes: SmallVec<[&'a str; 4]> = SmallVec::new();
+    let mut suffixes: SmallVec<[&'a str; 4]> = SmallVec::new();
     let mut last_size = usize::MAX;
     while !s.is_empty() && s.len() != last_size {
         if special(s).is_some() {
