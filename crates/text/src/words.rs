@@ -924,6 +924,44 @@ fn next_not_word(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Whether `text[start..end]` is all ASCII letters, eight bytes at a time (reading up to
+/// seven bytes past `end` when the text has them).
+#[inline(always)]
+fn ascii_letters(text: &[u8], start: usize, end: usize) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const fn splat(b: u8) -> u64 {
+        b as u64 * 0x0101_0101_0101_0101
+    }
+    let mut i = start;
+    while i < end {
+        let x = match text.get(i..i + 8) {
+            Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
+            None => {
+                let mut buf = [0u8; 8];
+                buf[..text.len() - i].copy_from_slice(&text[i..]);
+                u64::from_le_bytes(buf)
+            }
+        };
+        // As in `next_not_word`: for `y < 0x80`, `y + (0x7F - m)` sets the high bit
+        // exactly when `y > m`. ASCII letters are the bytes below 0x80 that fall in
+        // `a..=z` once bit 5 is set.
+        let y = (x | splat(0x20)) & !HIGH;
+        let gt = |v: u64, m: u8| v.wrapping_add(splat(0x7F - m)) & HIGH;
+        let letters = gt(y, 0x60) & !gt(y, 0x7A) & !x & HIGH;
+        let n = end - i;
+        let want = if n >= 8 {
+            HIGH
+        } else {
+            HIGH & ((1u64 << (8 * n)) - 1)
+        };
+        if letters & want != want {
+            return false;
+        }
+        i += 8;
+    }
+    true
+}
+
 /// spaCy's `_tokenize_affixes`: whitespace split, then affixes, specials (when asked) and
 /// infixes per chunk.
 fn tokenize_affixes(
@@ -937,7 +975,32 @@ fn tokenize_affixes(
     let with_specials = matcher.is_some();
     let base = text.as_ptr() as usize;
     let mut infix_buf = Vec::new();
+    let exceptions = &*EXCEPTIONS;
     let mut push_chunk = |span: &str, out: &mut Vec<Tok>, infix_buf: &mut Vec<(usize, usize)>| {
+        let start = span.as_ptr() as usize - base;
+        // Most chunks are plain words: ASCII letters that are neither an exception nor
+        // the first token of a special case. They are one token, found here from one bit
+        // of each kind (the same bit: both maps use `maybe_bit`).
+        if let Some(m) = matcher
+            && ascii_letters(text.as_bytes(), start, start + span.len())
+        {
+            let w = span.as_bytes();
+            let bit = maybe_bit(w);
+            let (word, mask) = (bit / 64, 1 << (bit % 64));
+            let first = if w.len() == 1 {
+                m.by_byte[w[0] as usize] != 0
+            } else {
+                m.maybe[word] & mask != 0
+            };
+            if exceptions.maybe[word] & mask == 0 && !first {
+                out.push(Tok {
+                    start,
+                    end: start + span.len(),
+                    space: false,
+                });
+                return;
+            }
+        }
         tokenize_chunk(
             span,
             &mut |t: &str| {
@@ -1306,6 +1369,23 @@ mod tests {
         );
         assert_eq!(words("John's end.Next"), ["John", "'s", "end", ".", "Next"]);
         assert_eq!(words("  \n a  b"), ["a", "b"]);
+    }
+
+    #[test]
+    fn ascii_letters_are_ascii_alphabetic() {
+        let text: Vec<u8> = (0..=255u8)
+            .chain(
+                b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    .iter()
+                    .copied(),
+            )
+            .collect();
+        for start in 0..text.len() {
+            for end in start..(start + 20).min(text.len()) {
+                let want = text[start..end].iter().all(u8::is_ascii_alphabetic);
+                assert_eq!(ascii_letters(&text, start, end), want, "{start}..{end}");
+            }
+        }
     }
 
     #[test]
