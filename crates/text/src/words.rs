@@ -252,7 +252,7 @@ fn is_icon(c: char) -> bool {
 }
 
 /// spaCy's LIST_PUNCT single characters.
-fn is_list_punct(c: char) -> bool {
+const fn is_list_punct(c: char) -> bool {
     matches!(
         c,
         '…' | ','
@@ -293,7 +293,7 @@ fn is_list_punct(c: char) -> bool {
 }
 
 /// spaCy's LIST_QUOTES.
-fn is_quote(c: char) -> bool {
+const fn is_quote(c: char) -> bool {
     matches!(
         c,
         '\'' | '"'
@@ -370,8 +370,44 @@ fn before_suffix_dot(c: char) -> bool {
 
 const CURRENCIES: &[&str] = &["US$", "C$", "A$"];
 
+/// [`AFFIX`] bit of the ASCII characters that are a prefix by themselves wherever they
+/// start a chunk: list punctuation, quotes, `%`, `=` and `$`.
+const PREFIX: u8 = 1;
+/// [`AFFIX`] bit of the ASCII characters that are a suffix by themselves wherever they end
+/// a chunk: list punctuation and quotes.
+const SUFFIX: u8 = 2;
+/// Affix classes of the ASCII characters.
+static AFFIX: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8 as char;
+        let always = is_list_punct(c) || is_quote(c);
+        if always || matches!(c, '%' | '=' | '$') {
+            t[b] |= PREFIX;
+        }
+        if always {
+            t[b] |= SUFFIX;
+        }
+        b += 1;
+    }
+    t
+};
+
 /// Length in bytes of spaCy's prefix at the start of `s` (0 if none).
 fn find_prefix(s: &str) -> usize {
+    // ASCII first characters: one table lookup for most.
+    if let Some(&c) = s.as_bytes().first()
+        && c < 0x80
+        && !matches!(c, b'+' | b'.' | b'U' | b'C' | b'A')
+    {
+        return usize::from(AFFIX[c as usize] & PREFIX != 0);
+    }
+    find_prefix_general(s)
+}
+
+/// [`find_prefix`] for any first character.
+fn find_prefix_general(s: &str) -> usize {
     let mut it = s.chars();
     let Some(c) = it.next() else { return 0 };
     if c == '+' {
@@ -454,6 +490,43 @@ fn suffix_at(s: &str, i: usize) -> bool {
 
 /// Length in bytes of spaCy's suffix at the end of `s` (leftmost match), 0 if none.
 fn find_suffix(s: &str) -> usize {
+    let b = s.as_bytes();
+    let n = b.len();
+    if n == 0 {
+        return 0;
+    }
+    // ASCII tails (most chunks that reach the affix loop): the candidates are the last six
+    // bytes, and a byte or two rules out most of them.
+    if b[n.saturating_sub(7)..].is_ascii() {
+        let last = b[n - 1];
+        // No suffix of two or more characters ends in list punctuation or a quote.
+        if AFFIX[last as usize] & SUFFIX != 0 {
+            return 1;
+        }
+        let dots = b.iter().rev().take_while(|&&b| b == b'.').count();
+        if dots >= 2 {
+            // A run of dots is a suffix, and none starts before it: no other suffix ends
+            // in a dot.
+            return dots;
+        }
+        // A suffix of two or more characters (and not dots) starts with an apostrophe
+        // (`'s`) or follows a digit (units, currencies); one character that is not list
+        // punctuation or a quote is a suffix only as a `.` or after a digit.
+        let digit_before = |i: usize| i > 0 && b[i - 1].is_ascii_digit();
+        for i in n.saturating_sub(6)..n {
+            if (b[i] == b'\'' || digit_before(i) || (i == n - 1 && last == b'.')) && suffix_at(s, i)
+            {
+                return n - i;
+            }
+        }
+        return 0;
+    }
+    find_suffix_general(s)
+}
+
+/// [`find_suffix`] for any tail: each of the last six characters, and the start of a
+/// trailing run of dots, tried from the left.
+fn find_suffix_general(s: &str) -> usize {
     if s.is_empty() {
         return 0;
     }
@@ -1385,6 +1458,48 @@ mod tests {
                 let want = text[start..end].iter().all(u8::is_ascii_alphabetic);
                 assert_eq!(ascii_letters(&text, start, end), want, "{start}..{end}");
             }
+        }
+    }
+
+    #[test]
+    fn ascii_affixes_are_the_general_ones() {
+        // Every ASCII character at each end, and random chunks of the characters the
+        // rules look at.
+        for c in 0..128u8 {
+            for w in [
+                format!("{}ab", c as char),
+                format!("ab{}", c as char),
+                format!("{}", c as char),
+                format!("5{}", c as char),
+                format!("{}{}", c as char, c as char),
+            ] {
+                assert_eq!(find_prefix(&w), find_prefix_general(&w), "{w:?}");
+                assert_eq!(find_suffix(&w), find_suffix_general(&w), "{w:?}");
+            }
+        }
+        let alphabet = b"aZsS5.'$+%-(),:m\"_KxUCA=!";
+        let mut seed = 7u64;
+        let mut word = String::new();
+        for _ in 0..200_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = 1 + (seed >> 60) as usize;
+            let mut r = seed;
+            word.clear();
+            for _ in 0..len {
+                r = r.wrapping_mul(6364136223846793005).wrapping_add(1);
+                word.push(alphabet[(r >> 33) as usize % alphabet.len()] as char);
+            }
+            assert_eq!(find_prefix(&word), find_prefix_general(&word), "{word:?}");
+            assert_eq!(find_suffix(&word), find_suffix_general(&word), "{word:?}");
+        }
+        for w in [
+            "...", "a..", "5km", "10MB", "x's", "It's", "U.S.", "5$", "3+", "A.", "AB.", "US$5",
+            "C$", "+5", "+a", "..a", ".a", "5US$", "a…", "a’s",
+        ] {
+            assert_eq!(find_prefix(w), find_prefix_general(w), "{w:?}");
+            assert_eq!(find_suffix(w), find_suffix_general(w), "{w:?}");
         }
     }
 
