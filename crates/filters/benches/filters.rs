@@ -1,5 +1,7 @@
 //! Throughput of the full filter chain — language (lid.176, keep `en`) → gopher_quality →
-//! gopher_repetition → c4 → fineweb — on one core, over real documentation pages.
+//! gopher_repetition → c4 → fineweb — on one core, over real documentation pages, as a
+//! pipeline runs it: language identification over all the documents (the `language`
+//! stage), then the four filters over the ones it keeps (the `filter` stage).
 //!
 //! `cargo bench -p primer-filters --bench filters` (bench/filters.sh also runs datatrove's
 //! same chain on the same input and prints the ratio). Environment:
@@ -106,6 +108,24 @@ fn main() {
         // and of the word splitter's chunks would otherwise remember the documents.
         predictor = lang.predictor();
         primer_filters::words::clear_cache();
+        if part.is_empty() {
+            // The full chain as the pipeline runs it: the `language` stage over the
+            // documents, then the `filter` stage over those it keeps (each stage streams a
+            // part of the dataset on its own; neither sees a document between the other's
+            // calls).
+            let english: Vec<&str> = docs
+                .iter()
+                .map(|(_, t)| t.as_str())
+                .filter(|t| lang.predict_with(&mut predictor, t).2)
+                .collect();
+            for text in english {
+                if matches!(chain.apply(text, &mut counts), ChainOutcome::Keep(_)) {
+                    kept += 1;
+                }
+            }
+            passes += 1;
+            continue;
+        }
         for (_, text) in &docs {
             match part.as_str() {
                 // Parts, to see where time goes.
@@ -121,12 +141,7 @@ fn main() {
                     primer_filters::words::split_words(text, &mut w);
                     kept += w.len();
                 }
-                _ => {
-                    let (_, _, keep) = lang.predict_with(&mut predictor, text);
-                    if keep && matches!(chain.apply(text, &mut counts), ChainOutcome::Keep(_)) {
-                        kept += 1;
-                    }
-                }
+                _ => panic!("PRIMER_BENCH_PART: unknown part {part}"),
             }
         }
         passes += 1;
