@@ -165,7 +165,7 @@ impl GopherQualityConfig {
 
     pub(crate) fn check_words(&self, text: &str, words: &[&str]) -> Decision {
         let n_words = words.len();
-        let s = WordStats::of(words, &self.stop_words);
+        let s = WordStats::of(words, &self.stop_words, self.min_stop_words);
         let (n_non_symbol, len_sum) = (s.non_symbol, s.non_symbol_chars);
         if self.min_doc_words > 0 && (n_non_symbol as u64) < self.min_doc_words {
             return Decision::Drop("gopher_short_doc");
@@ -242,7 +242,7 @@ struct WordStats {
     non_symbol_chars: usize,
     /// Words with a letter (Python's `isalpha`).
     alpha: usize,
-    /// Distinct stop words among the words.
+    /// Distinct stop words among the words, counted up to the number the rule needs.
     stop_words: usize,
 }
 
@@ -276,7 +276,9 @@ static BYTE_CLASS: LazyLock<[u8; 256]> = LazyLock::new(|| {
 });
 
 impl WordStats {
-    fn of(words: &[&str], stop_words: &[String]) -> Self {
+    /// The counts over `words`; stop words are looked for until `enough` distinct ones are
+    /// found (the rule only compares their number with `min_stop_words`).
+    fn of(words: &[&str], stop_words: &[String], enough: u64) -> Self {
         let mut s = WordStats {
             non_symbol: 0,
             non_symbol_chars: 0,
@@ -296,24 +298,17 @@ impl WordStats {
         }
         let short: Vec<Option<u64>> = stop_words.iter().map(|w| short_key(w)).collect();
         let mut found: Vec<bool> = vec![false; stop_words.len()];
+        let enough = usize::try_from(enough).unwrap_or(usize::MAX);
         let class = &*BYTE_CLASS;
-        for w in words {
-            // One pass over the bytes; the characters only for non-ASCII words.
-            let bits = w.bytes().fold(0, |acc, b| acc | class[b as usize]);
-            let (non_symbol, alpha, chars) = if bits & NON_ASCII == 0 {
-                (bits & NON_PUNCT != 0, bits & ALPHA != 0, w.len())
-            } else {
-                (
-                    w.chars().any(|c| !is_datatrove_punct(c)),
-                    w.chars().any(py_isalpha),
-                    py_len(w),
-                )
-            };
-            if non_symbol {
-                s.non_symbol += 1;
-                s.non_symbol_chars += chars;
+        for (k, w) in words.iter().enumerate() {
+            s.count(w, class);
+            if s.stop_words >= enough {
+                // Enough stop words: the other words only need the counts.
+                for w in &words[k + 1..] {
+                    s.count(w, class);
+                }
+                break;
             }
-            s.alpha += usize::from(alpha);
             if w.len() <= max_len
                 && w.as_bytes()
                     .first()
@@ -329,6 +324,27 @@ impl WordStats {
             }
         }
         s
+    }
+
+    /// Counts word `w` (all but the stop words); `class` is [`BYTE_CLASS`].
+    #[inline(always)]
+    fn count(&mut self, w: &str, class: &[u8; 256]) {
+        // One pass over the bytes; the characters only for non-ASCII words.
+        let bits = w.bytes().fold(0, |acc, b| acc | class[b as usize]);
+        let (non_symbol, alpha, chars) = if bits & NON_ASCII == 0 {
+            (bits & NON_PUNCT != 0, bits & ALPHA != 0, w.len())
+        } else {
+            (
+                w.chars().any(|c| !is_datatrove_punct(c)),
+                w.chars().any(py_isalpha),
+                py_len(w),
+            )
+        };
+        if non_symbol {
+            self.non_symbol += 1;
+            self.non_symbol_chars += chars;
+        }
+        self.alpha += usize::from(alpha);
     }
 }
 
