@@ -134,6 +134,37 @@ static MAY_END_LINE: [bool; 256] = {
     t
 };
 
+/// The index of the first byte at or after `i` that may start a line end
+/// ([`MAY_END_LINE`]), or the length; eight bytes at a time.
+#[inline(always)]
+fn next_may_end_line(b: &[u8], mut i: usize) -> usize {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const fn splat(b: u8) -> u64 {
+        b as u64 * ONES
+    }
+    while i + 8 <= b.len() {
+        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        // For a byte `y < 0x80`, `y + (0x7F - m)` sets the high bit exactly when `y > m`.
+        let y = x & !HIGH;
+        let gt = |v: u64, m: u8| v.wrapping_add(splat(0x7F - m)) & HIGH;
+        let ascii = (gt(y, 0x09) & !gt(y, 0x0D)) | (gt(y, 0x1B) & !gt(y, 0x1E));
+        // Bytes equal to 0xC2 or 0xE2: the lowest flagged byte is exact (a borrow can only
+        // flag bytes above a true one).
+        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        let lead = zero(x ^ splat(0xC2)) | zero(x ^ splat(0xE2));
+        let m = (ascii & !x) | lead;
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !MAY_END_LINE[b[i] as usize] {
+        i += 1;
+    }
+    i
+}
+
 /// Python's `str.splitlines()` (without the line ends).
 pub fn py_splitlines(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -142,9 +173,7 @@ pub fn py_splitlines(text: &str) -> Vec<&str> {
     let mut i = 0;
     while i < b.len() {
         // Skip bytes that cannot start a line end.
-        while i < b.len() && !MAY_END_LINE[b[i] as usize] {
-            i += 1;
-        }
+        i = next_may_end_line(b, i);
         let Some(&c) = b.get(i) else {
             break;
         };
@@ -1501,6 +1530,22 @@ mod tests {
             assert_eq!(find_prefix(w), find_prefix_general(w), "{w:?}");
             assert_eq!(find_suffix(w), find_suffix_general(w), "{w:?}");
         }
+    }
+
+    #[test]
+    fn next_may_end_line_stops_where_the_table_does() {
+        // Every byte value at every offset of a 16-byte window.
+        for v in 0..=255u8 {
+            for at in 0..16 {
+                let mut b = [b'a'; 16];
+                b[at] = v;
+                let want = (0..16).find(|&k| MAY_END_LINE[b[k] as usize]).unwrap_or(16);
+                assert_eq!(next_may_end_line(&b, 0), want, "{v:#x} at {at}");
+            }
+        }
+        // A borrow from a lead byte must not hide an earlier one.
+        let b = [0xC3, 0xE2, 0xC2, b'a', b'a', b'a', b'a', b'a', b'a'];
+        assert_eq!(next_may_end_line(&b, 0), 1);
     }
 
     #[test]
