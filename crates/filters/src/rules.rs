@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ngrams::NGrams;
 use crate::words::{
-    count_sentences, is_datatrove_punct, is_terminal_punct, py_isalpha, py_len, py_split,
-    py_splitlines, py_strip, split_words,
+    count_sentences, is_datatrove_punct, is_terminal_punct, py_isalpha, py_len, py_lines, py_split,
+    py_strip, split_words,
 };
 
 /// What a filter decided about one document.
@@ -197,31 +197,25 @@ impl GopherQualityConfig {
                 return Decision::Drop("gopher_too_many_ellipsis");
             }
         }
-        let lines = py_splitlines(text);
-        let n_lines = lines.len().max(1) as f64;
-        if self.max_bullet_lines_ratio > 0.0 {
-            let bullets = lines
-                .iter()
-                .filter(|l| {
-                    let s = l.trim_start_matches(crate::words::py_isspace);
-                    s.starts_with('•') || s.starts_with('-')
-                })
-                .count();
-            if bullets as f64 / n_lines > self.max_bullet_lines_ratio {
-                return Decision::Drop("gopher_too_many_bullets");
-            }
+        // One pass over the lines for both line rules.
+        let (mut n_lines, mut bullets, mut ellipsis) = (0usize, 0usize, 0usize);
+        for l in py_lines(text) {
+            n_lines += 1;
+            let s = l.trim_start_matches(crate::words::py_isspace);
+            bullets += usize::from(s.starts_with('•') || s.starts_with('-'));
+            let s = l.trim_end_matches(crate::words::py_isspace);
+            ellipsis += usize::from(s.ends_with("...") || s.ends_with('…'));
         }
-        if self.max_ellipsis_lines_ratio > 0.0 {
-            let ell = lines
-                .iter()
-                .filter(|l| {
-                    let s = l.trim_end_matches(crate::words::py_isspace);
-                    s.ends_with("...") || s.ends_with('…')
-                })
-                .count();
-            if ell as f64 / n_lines > self.max_ellipsis_lines_ratio {
-                return Decision::Drop("gopher_too_many_end_ellipsis");
-            }
+        let n_lines = n_lines.max(1) as f64;
+        if self.max_bullet_lines_ratio > 0.0
+            && bullets as f64 / n_lines > self.max_bullet_lines_ratio
+        {
+            return Decision::Drop("gopher_too_many_bullets");
+        }
+        if self.max_ellipsis_lines_ratio > 0.0
+            && ellipsis as f64 / n_lines > self.max_ellipsis_lines_ratio
+        {
+            return Decision::Drop("gopher_too_many_end_ellipsis");
         }
         if self.max_non_alpha_words_ratio > 0.0
             && (s.alpha as f64 / nw) < self.max_non_alpha_words_ratio
@@ -821,7 +815,7 @@ impl C4Config {
     pub fn check_counting(&self, text: &str, counts: &mut C4LineCounts) -> Decision {
         let mut num_sentences: i64 = 0;
         let mut kept: Vec<std::borrow::Cow<'_, str>> = Vec::new();
-        for line in py_splitlines(text) {
+        for line in py_lines(text) {
             let line = py_strip(line);
             let n_words;
             {

@@ -167,42 +167,64 @@ fn next_may_end_line(b: &[u8], mut i: usize) -> usize {
 
 /// Python's `str.splitlines()` (without the line ends).
 pub fn py_splitlines(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let b = text.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        // Skip bytes that cannot start a line end.
-        i = next_may_end_line(b, i);
-        let Some(&c) = b.get(i) else {
-            break;
-        };
-        // ASCII line ends, or the UTF-8 lead bytes of U+0085 (C2 85) and U+2028/9 (E2 80 A8/A9).
-        let end_len = match c {
-            b'\n' | 0x0b | 0x0c | 0x1c | 0x1d | 0x1e => 1,
-            b'\r' => {
-                if b.get(i + 1) == Some(&b'\n') {
-                    2
-                } else {
-                    1
+    py_lines(text).collect()
+}
+
+/// The lines of Python's `str.splitlines()` (without the line ends), one at a time.
+pub fn py_lines(text: &str) -> PyLines<'_> {
+    PyLines { text, start: 0 }
+}
+
+/// Iterator of [`py_lines`].
+pub struct PyLines<'a> {
+    text: &'a str,
+    /// Where the next line starts.
+    start: usize,
+}
+
+impl<'a> Iterator for PyLines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let b = self.text.as_bytes();
+        let start = self.start;
+        if start >= b.len() {
+            return None;
+        }
+        let mut i = start;
+        loop {
+            // Skip bytes that cannot start a line end.
+            i = next_may_end_line(b, i);
+            let Some(&c) = b.get(i) else {
+                self.start = b.len();
+                return Some(&self.text[start..]);
+            };
+            // ASCII line ends, or the UTF-8 lead bytes of U+0085 (C2 85) and U+2028/9
+            // (E2 80 A8/A9).
+            let end_len = match c {
+                b'\n' | 0x0b | 0x0c | 0x1c | 0x1d | 0x1e => 1,
+                b'\r' => {
+                    if b.get(i + 1) == Some(&b'\n') {
+                        2
+                    } else {
+                        1
+                    }
                 }
+                0xC2 if b.get(i + 1) == Some(&0x85) => 2,
+                0xE2 if b.get(i + 1) == Some(&0x80)
+                    && matches!(b.get(i + 2), Some(0xA8 | 0xA9)) =>
+                {
+                    3
+                }
+                _ => 0,
+            };
+            if end_len > 0 {
+                self.start = i + end_len;
+                return Some(&self.text[start..i]);
             }
-            0xC2 if b.get(i + 1) == Some(&0x85) => 2,
-            0xE2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xA8 | 0xA9)) => 3,
-            _ => 0,
-        };
-        if end_len > 0 {
-            out.push(&text[start..i]);
-            i += end_len;
-            start = i;
-        } else {
             i += 1;
         }
     }
-    if start < b.len() {
-        out.push(&text[start..]);
-    }
-    out
 }
 
 /// Python's `str.split()` (runs of whitespace, no empty pieces).
