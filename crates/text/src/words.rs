@@ -618,15 +618,8 @@ fn find_infixes(s: &str, out: &mut Vec<(usize, usize)>) {
         /// Each thread's character buffer, reused from chunk to chunk.
         static CHARS: std::cell::RefCell<Vec<(usize, char)>> = std::cell::RefCell::default();
     }
-    // Every infix rule matches at one of these bytes, `…` or an icon (not ASCII).
-    if s.bytes().all(|b| {
-        b.is_ascii()
-            && !matches!(
-                b,
-                b'.' | b'+' | b'-' | b'*' | b'^' | b',' | b'~' | b':' | b'<' | b'>' | b'=' | b'/'
-            )
-    }) {
-        out.clear();
+    if s.is_ascii() {
+        find_infixes_ascii(s.as_bytes(), out);
         return;
     }
     CHARS.with_borrow_mut(|chars| {
@@ -634,6 +627,93 @@ fn find_infixes(s: &str, out: &mut Vec<(usize, usize)>) {
         chars.extend(s.char_indices());
         find_infixes_in(s, chars, out);
     });
+}
+
+/// Whether an ASCII byte can be where an infix rule matches.
+static INFIX_AT: [bool; 128] = {
+    let mut t = [false; 128];
+    let at = b".+-*^,~:<>=/";
+    let mut k = 0;
+    while k < at.len() {
+        t[at[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
+/// [`find_infixes_in`] for an ASCII chunk: the same rules on bytes (`…`, icons, `–` and
+/// `—` are not ASCII), tried only where [`INFIX_AT`] allows.
+fn find_infixes_ascii(b: &[u8], out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    let n = b.len();
+    let alpha = |k: usize| b.get(k).is_some_and(u8::is_ascii_alphabetic);
+    let quote = |x: u8| is_quote(x as char);
+    let mut k = 0;
+    while k < n {
+        let c = b[k];
+        if !INFIX_AT[c as usize] {
+            k += 1;
+            continue;
+        }
+        let next = b.get(k + 1).copied();
+        // 1. \.\.+
+        if c == b'.' && next == Some(b'.') {
+            let mut j = k;
+            while j < n && b[j] == b'.' {
+                j += 1;
+            }
+            out.push((k, j));
+            k = j;
+            continue;
+        }
+        if k > 0 {
+            let p = b[k - 1];
+            // 4. (?<=[0-9])[+\-\*^](?=[0-9-])
+            if p.is_ascii_digit()
+                && matches!(c, b'+' | b'-' | b'*' | b'^')
+                && next.is_some_and(|x| x.is_ascii_digit() || x == b'-')
+            {
+                out.push((k, k + 1));
+                k += 1;
+                continue;
+            }
+            // 5. (?<=[{al}{q}])\.(?=[{au}{q}])
+            if c == b'.'
+                && (p.is_ascii_lowercase() || quote(p))
+                && next.is_some_and(|x| x.is_ascii_uppercase() || quote(x))
+            {
+                out.push((k, k + 1));
+                k += 1;
+                continue;
+            }
+            // 6. (?<=[{a}]),(?=[{a}])
+            if c == b',' && p.is_ascii_alphabetic() && alpha(k + 1) {
+                out.push((k, k + 1));
+                k += 1;
+                continue;
+            }
+            let p_alnum = p.is_ascii_alphanumeric();
+            // 7. (?<=[{a}0-9])(?:-|--|---|~)(?=[{a}]), in the general rule's order.
+            if p_alnum && matches!(c, b'-' | b'~') {
+                let run = |ch: u8, len: usize| (0..len).all(|d| b.get(k + d) == Some(&ch));
+                let matched = [(b'-', 1), (b'-', 2), (b'-', 3), (b'~', 1)]
+                    .into_iter()
+                    .find(|&(ch, len)| run(ch, len) && alpha(k + len));
+                if let Some((_, len)) = matched {
+                    out.push((k, k + len));
+                    k += len;
+                    continue;
+                }
+            }
+            // 8. (?<=[{a}0-9])[:<>=/](?=[{a}])
+            if p_alnum && matches!(c, b':' | b'<' | b'>' | b'=' | b'/') && alpha(k + 1) {
+                out.push((k, k + 1));
+                k += 1;
+                continue;
+            }
+        }
+        k += 1;
+    }
 }
 
 fn find_infixes_in(s: &str, chars: &[(usize, char)], out: &mut Vec<(usize, usize)>) {
@@ -749,7 +829,19 @@ static URL: LazyLock<regex::Regex> = LazyLock::new(|| {
 });
 
 fn url_match(s: &str) -> bool {
-    s.contains('.') && URL.is_match(s)
+    s.contains('.') && may_be_url(s) && URL.is_match(s)
+}
+
+/// False for ASCII text the URL pattern cannot match: its host is an IPv4 address (a
+/// digit, a dot and a digit) or ends in a label, a dot and a top-level domain of letters
+/// (`[\p{Ll}\p{Lo}]{2,63}`: `a-z` in ASCII).
+fn may_be_url(s: &str) -> bool {
+    !s.is_ascii()
+        || s.as_bytes().windows(3).any(|w| {
+            w[1] == b'.'
+                && ((w[0].is_ascii_digit() && w[2].is_ascii_digit())
+                    || (w[0] != b'.' && w[2].is_ascii_lowercase()))
+        })
 }
 
 /// Emit an exception's pieces as slices of `s` (the exception's text).
@@ -1568,6 +1660,42 @@ mod tests {
         // A borrow from a lead byte must not hide an earlier one.
         let b = [0xC3, 0xE2, 0xC2, b'a', b'a', b'a', b'a', b'a', b'a'];
         assert_eq!(next_may_end_line(&b, 0), 1);
+    }
+
+    #[test]
+    fn ascii_infixes_and_url_check_agree_with_the_general_rules() {
+        let alphabet = b"aZ5.,-~+*^:<>=/'\"_x(";
+        let mut seed = 11u64;
+        let (mut general, mut ascii) = (Vec::new(), Vec::new());
+        let mut word = String::new();
+        for _ in 0..300_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = 1 + (seed >> 60) as usize;
+            let mut r = seed;
+            word.clear();
+            for _ in 0..len {
+                r = r.wrapping_mul(6364136223846793005).wrapping_add(1);
+                word.push(alphabet[(r >> 33) as usize % alphabet.len()] as char);
+            }
+            let chars: Vec<(usize, char)> = word.char_indices().collect();
+            find_infixes_in(&word, &chars, &mut general);
+            find_infixes_ascii(word.as_bytes(), &mut ascii);
+            assert_eq!(ascii, general, "{word:?}");
+            if URL.is_match(&word) {
+                assert!(may_be_url(&word), "{word:?}");
+            }
+        }
+        for url in [
+            "example.com",
+            "http://a.io/x",
+            "1.2.3.4",
+            "u@x.org:80/p",
+            "os.path",
+        ] {
+            assert!(URL.is_match(url) && may_be_url(url), "{url}");
+        }
     }
 
     #[test]
