@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use primer_text::hash::PassBuild as Fast;
+use primer_text::swar;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -274,25 +275,14 @@ static BYTE_CLASS: LazyLock<[u8; 256]> = LazyLock::new(|| {
 /// whether one is a letter; [`BYTE_CLASS`] eight bytes at a time.
 #[inline(always)]
 fn ascii_classes(x: u64, len: usize) -> Option<(bool, bool)> {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const fn splat(b: u8) -> u64 {
-        b as u64 * 0x0101_0101_0101_0101
-    }
-    let valid = if len >= 8 {
-        HIGH
-    } else {
-        HIGH & ((1u64 << (8 * len)) - 1)
-    };
+    let valid = swar::first_bytes(len);
     if x & valid != 0 {
         return None;
     }
-    // For a byte `y < 0x80`, `y + (0x7F - m)` sets the high bit exactly when `y > m`.
-    let y = x & !HIGH;
-    let gt = |v: u64, m: u8| v.wrapping_add(splat(0x7F - m)) & HIGH;
-    let lower = y | splat(0x20);
-    let letters = gt(lower, 0x60) & !gt(lower, 0x7A);
-    let digits = gt(y, 0x2F) & !gt(y, 0x39);
-    let space = (gt(y, 0x08) & !gt(y, 0x0A)) | (gt(y, 0x1F) & !gt(y, 0x20));
+    let y = x & !swar::HIGH;
+    let letters = swar::in_range(y | swar::splat(0x20), b'a', b'z');
+    let digits = swar::in_range(y, b'0', b'9');
+    let space = swar::in_range(y, b'\t', b'\n') | swar::in_range(y, b' ', b' ');
     Some((
         (letters | digits | space) & valid != 0,
         letters & valid != 0,
@@ -358,9 +348,8 @@ impl WordStats {
         // Words of up to eight bytes (most) from one load of the text, without a loop.
         let at = (w.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
         if w.len() <= 8
-            && let Some(b) = text.get(at..at + 8)
-            && let Some((non_symbol, alpha)) =
-                ascii_classes(u64::from_le_bytes(b.try_into().expect("8 bytes")), w.len())
+            && let Some(x) = swar::load(text, at)
+            && let Some((non_symbol, alpha)) = ascii_classes(x, w.len())
         {
             if non_symbol {
                 self.non_symbol += 1;

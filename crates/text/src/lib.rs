@@ -10,5 +10,6 @@
 
 pub mod hash;
 pub mod simplify;
+pub mod swar;
 mod tables;
 pub mod words;

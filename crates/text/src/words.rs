@@ -18,6 +18,7 @@ use xxhash_rust::xxh3::xxh3_64;
 type Fast = crate::hash::PassBuild;
 use std::sync::LazyLock;
 
+use crate::swar;
 use crate::tables;
 
 /// Python's `str.isspace()` for one character.
@@ -138,21 +139,11 @@ static MAY_END_LINE: [bool; 256] = {
 /// ([`MAY_END_LINE`]), or the length; eight bytes at a time.
 #[inline(always)]
 fn next_may_end_line(b: &[u8], mut i: usize) -> usize {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const fn splat(b: u8) -> u64 {
-        b as u64 * ONES
-    }
-    while i + 8 <= b.len() {
-        let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        // For a byte `y < 0x80`, `y + (0x7F - m)` sets the high bit exactly when `y > m`.
-        let y = x & !HIGH;
-        let gt = |v: u64, m: u8| v.wrapping_add(splat(0x7F - m)) & HIGH;
-        let ascii = (gt(y, 0x09) & !gt(y, 0x0D)) | (gt(y, 0x1B) & !gt(y, 0x1E));
-        // Bytes equal to 0xC2 or 0xE2: the lowest flagged byte is exact (a borrow can only
-        // flag bytes above a true one).
-        let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-        let lead = zero(x ^ splat(0xC2)) | zero(x ^ splat(0xE2));
+    while let Some(x) = swar::load(b, i) {
+        let y = x & !swar::HIGH;
+        let ascii = swar::in_range(y, 0x0A, 0x0D) | swar::in_range(y, 0x1C, 0x1E);
+        // The lead bytes of U+0085 and U+2028/9 (the lowest flagged byte is exact).
+        let lead = swar::eq_lowest(x, 0xC2) | swar::eq_lowest(x, 0xE2);
         let m = (ascii & !x) | lead;
         if m != 0 {
             return i + (m.trailing_zeros() / 8) as usize;
@@ -1115,20 +1106,12 @@ static ASCII_KIND: [u8; 256] = {
 /// without a loop over bytes, whose exit the processor mispredicts once per chunk.
 #[inline(always)]
 fn next_not_word(bytes: &[u8], mut i: usize) -> usize {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const fn splat(b: u8) -> u64 {
-        b as u64 * 0x0101_0101_0101_0101
-    }
-    while i + 8 <= bytes.len() {
-        let x = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-        // For a byte `y < 0x80`, `y + (0x7F - m)` sets the high bit exactly when `y > m`,
-        // and no byte carries into the next.
-        let y = x & !HIGH;
-        let gt = |v: u64, m: u8| v.wrapping_add(splat(0x7F - m)) & HIGH;
-        let controls = gt(y, 0x08) & !gt(y, 0x0D); // \t \n \v \f \r
-        let separators = gt(y, 0x1B) & !gt(y, 0x1F); // \x1c..=\x1f
-        let space = !gt(y ^ splat(b' '), 0) & HIGH;
-        let m = x & HIGH | controls | separators | space;
+    while let Some(x) = swar::load(bytes, i) {
+        let y = x & !swar::HIGH;
+        let controls = swar::in_range(y, 0x09, 0x0D); // \t \n \v \f \r
+        let separators = swar::in_range(y, 0x1C, 0x1F);
+        let space = swar::in_range(y, b' ', b' ');
+        let m = x & swar::HIGH | controls | separators | space;
         if m != 0 {
             return i + (m.trailing_zeros() / 8) as usize;
         }
@@ -1144,32 +1127,17 @@ fn next_not_word(bytes: &[u8], mut i: usize) -> usize {
 /// seven bytes past `end` when the text has them).
 #[inline(always)]
 fn ascii_letters(text: &[u8], start: usize, end: usize) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const fn splat(b: u8) -> u64 {
-        b as u64 * 0x0101_0101_0101_0101
-    }
     let mut i = start;
     while i < end {
-        let x = match text.get(i..i + 8) {
-            Some(b) => u64::from_le_bytes(b.try_into().expect("8 bytes")),
-            None => {
-                let mut buf = [0u8; 8];
-                buf[..text.len() - i].copy_from_slice(&text[i..]);
-                u64::from_le_bytes(buf)
-            }
-        };
-        // As in `next_not_word`: for `y < 0x80`, `y + (0x7F - m)` sets the high bit
-        // exactly when `y > m`. ASCII letters are the bytes below 0x80 that fall in
-        // `a..=z` once bit 5 is set.
-        let y = (x | splat(0x20)) & !HIGH;
-        let gt = |v: u64, m: u8| v.wrapping_add(splat(0x7F - m)) & HIGH;
-        let letters = gt(y, 0x60) & !gt(y, 0x7A) & !x & HIGH;
-        let n = end - i;
-        let want = if n >= 8 {
-            HIGH
-        } else {
-            HIGH & ((1u64 << (8 * n)) - 1)
-        };
+        let x = swar::load(text, i).unwrap_or_else(|| {
+            let mut buf = [0u8; 8];
+            buf[..text.len() - i].copy_from_slice(&text[i..]);
+            u64::from_le_bytes(buf)
+        });
+        // ASCII letters are the bytes below 0x80 that fall in `a..=z` once bit 5 is set.
+        let lower = (x | swar::splat(0x20)) & !swar::HIGH;
+        let letters = swar::in_range(lower, b'a', b'z') & !x;
+        let want = swar::first_bytes(end - i);
         if letters & want != want {
             return false;
         }
