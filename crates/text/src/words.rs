@@ -555,9 +555,9 @@ fn find_suffix(s: &str) -> usize {
         // (`'s`) or follows a digit (units, currencies); one character that is not list
         // punctuation or a quote is a suffix only as a `.` or after a digit.
         let digit_before = |i: usize| i > 0 && b[i - 1].is_ascii_digit();
-        for i in n.saturating_sub(6)..n {
-            if (b[i] == b'\'' || digit_before(i) || (i == n - 1 && last == b'.')) && suffix_at(s, i)
-            {
+        let first = n.saturating_sub(6);
+        for (i, &c) in b.iter().enumerate().skip(first) {
+            if (c == b'\'' || digit_before(i) || (i == n - 1 && last == b'.')) && suffix_at(s, i) {
                 return n - i;
             }
         }
