@@ -1572,6 +1572,25 @@ mod tests {
         }
     }
 
+    /// Calls `f` with `count` pseudo-random chunks of 1 to 16 bytes of `alphabet` (the same
+    /// ones on every run).
+    fn random_chunks(alphabet: &[u8], count: usize, mut f: impl FnMut(&str)) {
+        let mut seed = 7u64;
+        let mut word = String::new();
+        for _ in 0..count {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let mut r = seed;
+            word.clear();
+            for _ in 0..1 + (seed >> 60) as usize {
+                r = r.wrapping_mul(6364136223846793005).wrapping_add(1);
+                word.push(alphabet[(r >> 33) as usize % alphabet.len()] as char);
+            }
+            f(&word);
+        }
+    }
+
     #[test]
     fn ascii_affixes_are_the_general_ones() {
         // Every ASCII character at each end, and random chunks of the characters the
@@ -1588,23 +1607,10 @@ mod tests {
                 assert_eq!(find_suffix(&w), find_suffix_general(&w), "{w:?}");
             }
         }
-        let alphabet = b"aZsS5.'$+%-(),:m\"_KxUCA=!";
-        let mut seed = 7u64;
-        let mut word = String::new();
-        for _ in 0..200_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let len = 1 + (seed >> 60) as usize;
-            let mut r = seed;
-            word.clear();
-            for _ in 0..len {
-                r = r.wrapping_mul(6364136223846793005).wrapping_add(1);
-                word.push(alphabet[(r >> 33) as usize % alphabet.len()] as char);
-            }
-            assert_eq!(find_prefix(&word), find_prefix_general(&word), "{word:?}");
-            assert_eq!(find_suffix(&word), find_suffix_general(&word), "{word:?}");
-        }
+        random_chunks(b"aZsS5.'$+%-(),:m\"_KxUCA=!", 200_000, |word| {
+            assert_eq!(find_prefix(word), find_prefix_general(word), "{word:?}");
+            assert_eq!(find_suffix(word), find_suffix_general(word), "{word:?}");
+        });
         for w in [
             "...", "a..", "5km", "10MB", "x's", "It's", "U.S.", "5$", "3+", "A.", "AB.", "US$5",
             "C$", "+5", "+a", "..a", ".a", "5US$", "a…", "a’s",
@@ -1632,29 +1638,16 @@ mod tests {
 
     #[test]
     fn ascii_infixes_and_url_check_agree_with_the_general_rules() {
-        let alphabet = b"aZ5.,-~+*^:<>=/'\"_x(";
-        let mut seed = 11u64;
         let (mut general, mut ascii) = (Vec::new(), Vec::new());
-        let mut word = String::new();
-        for _ in 0..300_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let len = 1 + (seed >> 60) as usize;
-            let mut r = seed;
-            word.clear();
-            for _ in 0..len {
-                r = r.wrapping_mul(6364136223846793005).wrapping_add(1);
-                word.push(alphabet[(r >> 33) as usize % alphabet.len()] as char);
-            }
+        random_chunks(b"aZ5.,-~+*^:<>=/'\"_x(", 300_000, |word| {
             let chars: Vec<(usize, char)> = word.char_indices().collect();
-            find_infixes_in(&word, &chars, &mut general);
+            find_infixes_in(word, &chars, &mut general);
             find_infixes_ascii(word.as_bytes(), &mut ascii);
             assert_eq!(ascii, general, "{word:?}");
-            if URL.is_match(&word) {
-                assert!(may_be_url(&word), "{word:?}");
+            if URL.is_match(word) {
+                assert!(may_be_url(word), "{word:?}");
             }
-        }
+        });
         for url in [
             "example.com",
             "http://a.io/x",
