@@ -243,6 +243,17 @@ struct Exceptions {
 /// Bits of [`Exceptions::maybe`].
 const MAYBE_BITS: u32 = 16;
 
+/// Whether bit `i` of the bitmap `bits` is set.
+#[inline(always)]
+fn has_bit(bits: &[u64], i: usize) -> bool {
+    bits[i / 64] & (1 << (i % 64)) != 0
+}
+
+/// Sets bit `i` of the bitmap `bits`.
+fn set_bit(bits: &mut [u64], i: usize) {
+    bits[i / 64] |= 1 << (i % 64);
+}
+
 /// The [`Exceptions::maybe`] bit of non-empty `s`.
 #[inline(always)]
 fn maybe_bit(s: &[u8]) -> usize {
@@ -257,8 +268,7 @@ static EXCEPTIONS: LazyLock<Exceptions> = LazyLock::new(|| {
     for &(k, v) in tables::SPACY_EXCEPTIONS {
         let old = map.insert(xxh3_64(k.as_bytes()), (k, v));
         assert!(old.is_none(), "two exceptions with one 64-bit hash");
-        let bit = maybe_bit(k.as_bytes());
-        maybe[bit / 64] |= 1 << (bit % 64);
+        set_bit(&mut maybe, maybe_bit(k.as_bytes()));
     }
     Exceptions { map, maybe }
 });
@@ -270,8 +280,7 @@ pub(crate) fn special(s: &str) -> Option<&'static [&'static str]> {
     if s.is_empty() {
         return None;
     }
-    let bit = maybe_bit(s.as_bytes());
-    if e.maybe[bit / 64] & (1 << (bit % 64)) == 0 {
+    if !has_bit(&e.maybe, maybe_bit(s.as_bytes())) {
         return None;
     }
     look_up_special(e, s)
@@ -1170,13 +1179,12 @@ fn tokenize_affixes(
         {
             let w = span.as_bytes();
             let bit = maybe_bit(w);
-            let (word, mask) = (bit / 64, 1 << (bit % 64));
             let first = if w.len() == 1 {
                 m.by_byte[w[0] as usize] != 0
             } else {
-                m.maybe[word] & mask != 0
+                has_bit(&m.maybe, bit)
             };
-            if exceptions.maybe[word] & mask == 0 && !first {
+            if !has_bit(&exceptions.maybe, bit) && !first {
                 out.push(Tok {
                     start,
                     end: start + span.len(),
@@ -1282,8 +1290,7 @@ impl Matcher {
         if b.len() == 1 {
             return self.by_byte[b[0] as usize].checked_sub(1);
         }
-        let bit = maybe_bit(b);
-        if self.maybe[bit / 64] & (1 << (bit % 64)) == 0 {
+        if !has_bit(&self.maybe, maybe_bit(b)) {
             return None;
         }
         self.by_first.get(t).copied()
@@ -1334,13 +1341,12 @@ static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
             lists.push(Candidates::default());
         }
         let b = toks[1].as_bytes()[0];
-        lists[list].second[b as usize / 64] |= 1 << (b % 64);
+        set_bit(&mut lists[list].second, b as usize);
         lists[list].rest.push(toks[1..].to_vec());
     }
     let mut maybe = vec![0u64; 1 << (MAYBE_BITS - 6)];
     for k in by_first.keys() {
-        let bit = maybe_bit(k.as_bytes());
-        maybe[bit / 64] |= 1 << (bit % 64);
+        set_bit(&mut maybe, maybe_bit(k.as_bytes()));
     }
     Matcher {
         by_first,
@@ -1366,7 +1372,7 @@ fn apply_special_cases(text: &str, toks: &mut Vec<Tok>, firsts: &[(u32, u32)]) {
         }
         let c = &m.lists[list];
         let second = text.as_bytes()[toks[i + 1].start];
-        if c.second[second as usize / 64] & (1 << (second % 64)) == 0 {
+        if !has_bit(&c.second, second as usize) {
             continue;
         }
         for rest in &c.rest {
