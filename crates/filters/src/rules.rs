@@ -345,29 +345,25 @@ impl WordStats {
     /// [`BYTE_CLASS`].
     #[inline(always)]
     fn count(&mut self, text: &[u8], w: &str, class: &[u8; 256]) {
-        // Words of up to eight bytes (most) from one load of the text, without a loop.
         let at = (w.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
-        if w.len() <= 8
+        let (non_symbol, alpha, chars) = if w.len() <= 8
             && let Some(x) = swar::load(text, at)
             && let Some((non_symbol, alpha)) = ascii_classes(x, w.len())
         {
-            if non_symbol {
-                self.non_symbol += 1;
-                self.non_symbol_chars += w.len();
-            }
-            self.alpha += usize::from(alpha);
-            return;
-        }
-        // One pass over the bytes; the characters only for non-ASCII words.
-        let bits = w.bytes().fold(0, |acc, b| acc | class[b as usize]);
-        let (non_symbol, alpha, chars) = if bits & NON_ASCII == 0 {
-            (bits & NON_PUNCT != 0, bits & ALPHA != 0, w.len())
+            // Words of up to eight bytes (most) from one load of the text, without a loop.
+            (non_symbol, alpha, w.len())
         } else {
-            (
-                w.chars().any(|c| !is_datatrove_punct(c)),
-                w.chars().any(py_isalpha),
-                py_len(w),
-            )
+            // One pass over the bytes; the characters only for non-ASCII words.
+            let bits = w.bytes().fold(0, |acc, b| acc | class[b as usize]);
+            if bits & NON_ASCII == 0 {
+                (bits & NON_PUNCT != 0, bits & ALPHA != 0, w.len())
+            } else {
+                (
+                    w.chars().any(|c| !is_datatrove_punct(c)),
+                    w.chars().any(py_isalpha),
+                    py_len(w),
+                )
+            }
         };
         if non_symbol {
             self.non_symbol += 1;
