@@ -97,6 +97,10 @@ pub(crate) struct NGrams {
     /// `" ".join` hashes of `spaced_n`-grams at each start, and that `n`.
     spaced: Vec<u64>,
     spaced_n: usize,
+    /// How often each position's word occurs in the document (filled on first use).
+    word_counts: Vec<u32>,
+    /// Each position's slot in `table` while `word_counts` is filled.
+    slots: Vec<u32>,
     table: Table,
 }
 
@@ -119,6 +123,44 @@ impl NGrams {
         self.spaced.clear();
         self.spaced.resize(words.len(), 0);
         self.spaced_n = 0;
+        self.word_counts.clear();
+    }
+
+    /// An upper bound of [`top_chars(n)`](Self::top_chars), from the words' counts alone
+    /// (one pass of the table for all `n`, instead of one per `n`): an n-gram occurs at
+    /// most as often as each of its words, so the top n-gram, which starts at some
+    /// position `i`, scores at most `min(count of words i..i+n) · characters of i..i+n`.
+    /// For prose it stays far below the rules' thresholds (the frequent words are short
+    /// and sit next to rare ones), so that most documents skip the exact count.
+    pub(crate) fn top_chars_bound(&mut self, n: usize) -> usize {
+        let len = self.hash.len();
+        if len < n || n == 0 {
+            return 0;
+        }
+        if self.word_counts.len() != len {
+            self.table.reset(len);
+            self.slots.clear();
+            self.slots.extend(self.hash.iter().map(|&h| {
+                let (slot, new) = self.table.claim(h);
+                let v = &mut self.table.values[slot];
+                v.0 = if new { 1 } else { v.0 + 1 };
+                slot as u32
+            }));
+            let values = &self.table.values;
+            self.word_counts.clear();
+            self.word_counts
+                .extend(self.slots.iter().map(|&s| values[s as usize].0));
+        }
+        let mut best = 0;
+        for i in 0..=len - n {
+            let count = self.word_counts[i..i + n]
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or(0) as usize;
+            best = best.max(count * (self.chars(i, n) + (n - 1)));
+        }
+        best
     }
 
     /// Characters of words `i..i + n`.
@@ -368,5 +410,28 @@ mod tests {
             assert_eq!(g.duplicate_chars(n), dup_reference(&words, n), "dup {n}");
         }
         assert_eq!(g.duplicate_chars(words.len() + 1), 0);
+    }
+
+    #[test]
+    fn top_bound_is_never_below_the_top_n_gram() {
+        let text = "the cat sat on the mat the cat sat on the mat ab c a bc \
+                    é è é è x y x y the cat sat on the hat der Kater saß auf der Matte \
+                    naïve naïve naïve café café 東京 東京 東 京 東京 a a a a a b a a";
+        let words: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
+        let mut g = NGrams::default();
+        for start in 0..words.len() {
+            let w = &words[start..];
+            g.reset(w);
+            for n in [1, 2, 3, 4, 7] {
+                let (bound, top) = (g.top_chars_bound(n), g.top_chars(n));
+                assert!(bound >= top, "{w:?} n = {n}: bound {bound} < top {top}");
+            }
+        }
+        // One word ten times: its count times the pair's length (nine pairs in fact).
+        g.reset(&["ab"; 10]);
+        assert_eq!((g.top_chars_bound(2), g.top_chars(2)), (50, 45));
+        // All words distinct: the bound is the longest n-gram.
+        g.reset(&["a", "bbb", "cc", "d"]);
+        assert_eq!(g.top_chars_bound(2), 6);
     }
 }

@@ -566,6 +566,10 @@ impl GopherRepetitionConfig {
             if n_gram_reason(TOP_REASONS, n).is_none() {
                 continue;
             }
+            // The bound decides most documents without counting the n-grams themselves.
+            if grams.top_chars_bound(n) as f64 / text_len <= frac {
+                continue;
+            }
             if grams.top_chars(n) as f64 / text_len > frac {
                 return Decision::Drop(n_gram_reason(TOP_REASONS, n).unwrap_or("top_n_gram"));
             }
