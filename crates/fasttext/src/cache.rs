@@ -4,15 +4,17 @@
 //! character n-gram rows again costs a few lookups instead of one hash and bucket lookup
 //! per n-gram. The rows depend only on the token's bytes, so this changes no result.
 //!
-//! Sized for about 32,000 tokens, 3.5 MB per predictor (the slots 1 MB, token bytes 0.5 MB,
-//! rows 2 MB): on all 5,689 docs pages (40 MB) in one pass, 88% of tokens are found here and
-//! lid.176 runs at about 102 MB/s, against 82% and 91 MB/s with half the size; twice the
-//! size gains 2% more.
+//! Sized for about 128,000 tokens, 14 MB per predictor (the slots 4 MB, token bytes 2 MB,
+//! rows 8 MB). A task of the `language` stage sees that many distinct tokens in a few
+//! thousand pages; against a quarter of the size, lid.176 predicts 8% faster on all 5,689
+//! docs pages (40 MB) in one pass (152 → 165 MB/s) and 9.5% on 2,000 of them, and the same
+//! on 400 pages, whose 106,000 distinct tokens fit either way (their first sight is the
+//! cost there).
 
 /// Slots of the table; it is emptied when half full or when the arenas below are full.
-const SLOTS: usize = 1 << 16;
-const MAX_TOKEN_BYTES: usize = 1 << 19;
-const MAX_ROWS: usize = 1 << 19;
+const SLOTS: usize = 1 << 18;
+const MAX_TOKEN_BYTES: usize = 1 << 21;
+const MAX_ROWS: usize = 1 << 21;
 /// Longer tokens are not kept (rarely repeated, and they would crowd out the rest).
 pub(crate) const MAX_TOKEN: usize = 128;
 /// Nor tokens with more rows (a 128-byte token has at most 3 · 130 n-grams).
