@@ -59,7 +59,17 @@ static POW: [u64; BLOCK + 1] = {
 /// The byte polynomial of `s` (bytes counted from 1) and `B^len`: blocks of up to
 /// [`BLOCK`] bytes are summed as independent products (no chain of dependent multiplies
 /// per byte), then joined by Horner's rule.
+#[inline]
 fn hash_bytes(s: &[u8]) -> (u64, u64) {
+    if s.len() <= BLOCK {
+        // One block (nearly every word): no joining.
+        let n = s.len();
+        let mut sum = 0u128;
+        for (i, &b) in s.iter().enumerate() {
+            sum += (b as u128 + 1) * POW[n - 1 - i] as u128;
+        }
+        return (reduce(sum), POW[n]);
+    }
     let (mut h, mut p) = (0u64, 1u64);
     for block in s.chunks(BLOCK) {
         let n = block.len();
@@ -114,7 +124,11 @@ impl NGrams {
             let (h, p) = hash_bytes(w.as_bytes());
             self.hash.push(h);
             self.pow.push(p);
-            let chars = w.bytes().filter(|&b| b & 0xC0 != 0x80).count();
+            let chars = if w.is_ascii() {
+                w.len()
+            } else {
+                w.bytes().filter(|&b| b & 0xC0 != 0x80).count()
+            };
             self.chars.push(chars as u32);
         }
         self.plain.clear();
