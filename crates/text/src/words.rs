@@ -1448,13 +1448,17 @@ pub fn tokenize(text: &str, out: &mut Vec<Tok>) {
 /// datatrove's `split_into_words(text, "en")`: spaCy's tokens, stripped, empty ones removed.
 pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
     let toks = tokens_of(text);
+    // Non-space tokens hold no whitespace: strip() is the identity on them. Each token is
+    // written and the space tokens overwritten by the next (no branch on the kind, whose
+    // pattern follows the text's newlines and double spaces).
     out.clear();
-    // Non-space tokens hold no whitespace: strip() is the identity on them.
-    out.extend(
-        toks.iter()
-            .filter(|t| !t.space)
-            .map(|t| &text[t.start..t.end]),
-    );
+    out.resize(toks.len(), "");
+    let mut n = 0;
+    for t in &toks {
+        out[n] = &text[t.start..t.end];
+        n += usize::from(!t.space);
+    }
+    out.truncate(n);
     keep_buffer(toks);
 }
 
