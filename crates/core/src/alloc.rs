@@ -9,10 +9,10 @@
 /// Fixing that threshold also fixes glibc's trim threshold at its 128 KiB default: every
 /// free that left more than that at the top of a heap gave the memory back (`brk`,
 /// `madvise`), and the next document's buffers faulted it in again, page by page. Keeping
-/// up to 16 MiB per heap stops that churn: the filter chain runs 10% faster
-/// (bench/filters.sh: page faults were 12% of the word splitter's time) and read → sql →
-/// write 10%, for 15–25 MiB more peak RSS (bench/read_sql_write.sh: 151/188/205 →
-/// 167/206/230 MiB, still flat in the input size).
+/// up to 16 MiB per heap stops that churn: the filter chain's bench runs 9% faster (page
+/// faults were 12% of the word splitter's time there), the `language` and `filter` stages
+/// 7% and 4%, read → sql → write 10%, for 15–25 MiB more peak RSS
+/// (bench/read_sql_write.sh: 151/188/205 → 167/206/230 MiB, still flat in the input size).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn tune_allocator() {
