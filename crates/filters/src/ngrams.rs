@@ -109,8 +109,6 @@ pub(crate) struct NGrams {
     spaced_n: usize,
     /// How often each position's word occurs in the document (filled on first use).
     word_counts: Vec<u32>,
-    /// Each position's slot in `table` while `word_counts` is filled.
-    slots: Vec<u32>,
     table: Table,
 }
 
@@ -153,18 +151,18 @@ impl NGrams {
             return 0;
         }
         if self.word_counts.len() != len {
+            // Each position's slot first, then the slot's final count.
             self.table.reset(len);
-            self.slots.clear();
-            self.slots.extend(self.hash.iter().map(|&h| {
+            self.word_counts.clear();
+            self.word_counts.extend(self.hash.iter().map(|&h| {
                 let (slot, new) = self.table.claim(h);
                 let v = &mut self.table.values[slot];
                 v.0 = if new { 1 } else { v.0 + 1 };
                 slot as u32
             }));
-            let values = &self.table.values;
-            self.word_counts.clear();
-            self.word_counts
-                .extend(self.slots.iter().map(|&s| values[s as usize].0));
+            for c in &mut self.word_counts {
+                *c = self.table.values[*c as usize].0;
+            }
         }
         let mut best = 0;
         for i in 0..=len - n {
