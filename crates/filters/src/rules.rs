@@ -806,26 +806,18 @@ impl C4Config {
         let mut kept: Vec<std::borrow::Cow<'_, str>> = Vec::new();
         for line in py_lines(text) {
             let line = py_strip(line);
-            let n_words;
+            // (A word has at least as many bytes as characters: a shorter line has no word
+            // too long.)
+            if self.max_word_length != -1
+                && line.len() as i64 > self.max_word_length
+                && py_split(line).any(|w| {
+                    w.len() as i64 > self.max_word_length && py_len(w) as i64 > self.max_word_length
+                })
             {
-                let mut n = 0i64;
-                let mut too_long = false;
-                for w in py_split(line) {
-                    n += 1;
-                    // (A word has at least as many bytes as characters.)
-                    if self.max_word_length != -1
-                        && w.len() as i64 > self.max_word_length
-                        && py_len(w) as i64 > self.max_word_length
-                    {
-                        too_long = true;
-                    }
-                }
-                if too_long {
-                    counts.too_long_word += 1;
-                    continue;
-                }
-                n_words = n;
+                counts.too_long_word += 1;
+                continue;
             }
+            let original = line;
             let line = if self.remove_citations {
                 remove_citations(line)
             } else {
@@ -837,7 +829,9 @@ impl C4Config {
                 counts.no_terminal_punct += 1;
                 continue;
             }
-            if n_words < self.min_words_per_line {
+            // The words of the line as it was, counted up to the minimum.
+            let enough = usize::try_from(self.min_words_per_line).unwrap_or(0);
+            if py_split(original).take(enough).count() < enough {
                 counts.too_few_words += 1;
                 continue;
             }
