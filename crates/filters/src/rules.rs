@@ -452,25 +452,40 @@ fn find_duplicates<'a>(items: impl Iterator<Item = &'a str>) -> (usize, usize) {
 
 /// Split on `\n{2,}` (Python `re.split`).
 fn split_paragraphs(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
     let b = text.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\n' && b.get(i + 1) == Some(&b'\n') {
-            let mut j = i;
-            while j < b.len() && b[j] == b'\n' {
-                j += 1;
-            }
+    let mut out = Vec::new();
+    let (mut start, mut from) = (0, 0);
+    while let Some(k) = memchr::memchr(b'\n', &b[from..]) {
+        let i = from + k;
+        if b.get(i + 1) == Some(&b'\n') {
             out.push(&text[start..i]);
-            start = j;
-            i = j;
+            start = newline_run_end(b, i);
+            from = start;
         } else {
-            i += 1;
+            from = i + 1;
         }
     }
     out.push(&text[start..]);
     out
+}
+
+/// Split on `\n+` (Python `re.split`: empty pieces at the ends are kept).
+fn split_lines(text: &str) -> Vec<&str> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while let Some(k) = memchr::memchr(b'\n', &b[start..]) {
+        let i = start + k;
+        out.push(&text[start..i]);
+        start = newline_run_end(b, i);
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// The end of the run of newlines at `i`.
+fn newline_run_end(b: &[u8], i: usize) -> usize {
+    i + b[i..].iter().take_while(|&&c| c == b'\n').count()
 }
 
 impl GopherRepetitionConfig {
@@ -519,27 +534,7 @@ impl GopherRepetitionConfig {
         if self.dup_para_char_frac > 0.0 && pc as f64 / text_len > self.dup_para_char_frac {
             return Decision::Drop("dup_para_char_frac");
         }
-        // re.split("\n+", text): empty pieces at the ends are kept.
-        let mut lines: Vec<&str> = Vec::new();
-        {
-            let b = text.as_bytes();
-            let mut start = 0;
-            let mut i = 0;
-            while i < b.len() {
-                if b[i] == b'\n' {
-                    let mut j = i;
-                    while j < b.len() && b[j] == b'\n' {
-                        j += 1;
-                    }
-                    lines.push(&text[start..i]);
-                    start = j;
-                    i = j;
-                } else {
-                    i += 1;
-                }
-            }
-            lines.push(&text[start..]);
-        }
+        let lines = split_lines(text);
         let (ld, lc) = find_duplicates(lines.iter().copied());
         if self.dup_line_frac > 0.0 && ld as f64 / lines.len() as f64 > self.dup_line_frac {
             return Decision::Drop("dup_line_frac");
@@ -988,11 +983,12 @@ impl FinewebConfig {
             return Decision::Drop("short_line_ratio");
         }
         let (_, dup_chars) = find_duplicates(lines.iter().copied());
-        let denom = py_len(text) - text.bytes().filter(|&b| b == b'\n').count();
+        let newlines = text.bytes().filter(|&b| b == b'\n').count();
+        let denom = py_len(text) - newlines;
         if dup_chars as f64 / denom as f64 > self.char_duplicates_ratio {
             return Decision::Drop("char_dup_ratio");
         }
-        let newlines = text.bytes().filter(|&b| b == b'\n').count() as f64;
+        let newlines = newlines as f64;
         let nw = cached_words(text, words).len();
         if nw == 0 || newlines / nw as f64 > self.new_line_ratio {
             return Decision::Drop("list_ratio");
@@ -1130,6 +1126,32 @@ mod tests {
 
     fn gr(text: &str) -> Decision {
         GopherRepetitionConfig::default().check(text)
+    }
+
+    #[test]
+    fn paragraph_and_line_splits_are_re_split() {
+        let paragraphs = regex::Regex::new("\n{2,}").unwrap();
+        let lines = regex::Regex::new("\n+").unwrap();
+        for text in [
+            "",
+            "\n",
+            "\n\n",
+            "a",
+            "a\n",
+            "a\n\n",
+            "\na",
+            "\n\na",
+            "a\nb",
+            "a\n\nb",
+            "a\n\n\n\nb\nc\n\n",
+            "\n\n\na\n\n\n",
+            "é\n\n東\nx",
+        ] {
+            let want: Vec<&str> = paragraphs.split(text).collect();
+            assert_eq!(split_paragraphs(text), want, "{text:?}");
+            let want: Vec<&str> = lines.split(text).collect();
+            assert_eq!(split_lines(text), want, "{text:?}");
+        }
     }
 
     #[test]
