@@ -94,6 +94,10 @@ fn add(a: u64, b: u64) -> u64 {
     if s >= M { s - M } else { s }
 }
 
+/// The `n` up to which [`NGrams::top_chars_bound`] finds the bounds together (the
+/// defaults ask 2, 3 and 4).
+const FUSED_BOUNDS: usize = 4;
+
 /// A document's words as n-gram material: each word's hash, `B^bytes` and length in
 /// characters, and the n-gram hashes of the last pass of each kind.
 #[derive(Default)]
@@ -112,6 +116,9 @@ pub(crate) struct NGrams {
     spaced_n: usize,
     /// How often each position's word occurs in the document (filled on first use).
     word_counts: Vec<u32>,
+    /// [`top_chars_bound`](Self::top_chars_bound) of each `n` up to [`FUSED_BOUNDS`],
+    /// found with `word_counts`.
+    bounds: [usize; FUSED_BOUNDS + 1],
     table: Table,
     seen: SeenSet,
 }
@@ -167,6 +174,21 @@ impl NGrams {
             for c in &mut self.word_counts {
                 *c = self.table.values[*c as usize].0;
             }
+            // The bounds of every n up to FUSED_BOUNDS in one pass, each window grown
+            // from the one before.
+            self.bounds = [0; FUSED_BOUNDS + 1];
+            for i in 0..len {
+                let (mut count, mut chars) = (u32::MAX, 0);
+                for m in 1..=FUSED_BOUNDS.min(len - i) {
+                    count = count.min(self.word_counts[i + m - 1]);
+                    chars += self.chars[i + m - 1] as usize;
+                    let b = &mut self.bounds[m];
+                    *b = (*b).max(count as usize * (chars + (m - 1)));
+                }
+            }
+        }
+        if n <= FUSED_BOUNDS {
+            return self.bounds[n];
         }
         let mut best = 0;
         for i in 0..=len - n {
