@@ -56,14 +56,44 @@ static POW: [u64; BLOCK + 1] = {
     t
 };
 
+/// Words up to this long are hashed from [`BYTE_POW`].
+const SHORT: usize = 8;
+
+/// `(b + 1) · B^k` for `k < SHORT` and every byte `b` (16 KB): a short word's hash is a sum
+/// of table entries, without multiplies.
+static BYTE_POW: [[u64; 256]; SHORT] = {
+    let mut t = [[0u64; 256]; SHORT];
+    let mut k = 0;
+    while k < SHORT {
+        let mut b = 0;
+        while b < 256 {
+            let p = (b as u128 + 1) * POW[k] as u128;
+            let s = (p as u64 & M) + (p >> 61) as u64;
+            t[k][b] = if s >= M { s - M } else { s };
+            b += 1;
+        }
+        k += 1;
+    }
+    t
+};
+
 /// The byte polynomial of `s` (bytes counted from 1) and `B^len`: blocks of up to
 /// [`BLOCK`] bytes are summed as independent products (no chain of dependent multiplies
 /// per byte), then joined by Horner's rule.
 #[inline]
 fn hash_bytes(s: &[u8]) -> (u64, u64) {
+    if s.len() <= SHORT {
+        // Up to eight terms below M: their sum fits a u64.
+        let n = s.len();
+        let mut sum = 0u64;
+        for (i, &b) in s.iter().enumerate() {
+            sum += BYTE_POW[n - 1 - i][b as usize];
+        }
+        return (reduce(sum as u128), POW[n]);
+    }
     if s.len() <= BLOCK {
-        // One block (nearly every word): no joining. The powers' low and high 32 bits are
-        // summed apart, in `u64`s (each product is below 2^41, and there are at most 64).
+        // One block (nearly every longer word): no joining. The powers' low and high 32
+        // bits are summed apart, in `u64`s (each product is below 2^41; at most 64 of them).
         let n = s.len();
         let (mut lo, mut hi) = (0u64, 0u64);
         for (i, &b) in s.iter().enumerate() {
@@ -452,7 +482,7 @@ mod tests {
 
     #[test]
     fn block_hashes_equal_byte_by_byte_hashes() {
-        for len in [0, 1, 2, 7, 63, 64, 65, 128, 200] {
+        for len in [0, 1, 2, 7, 8, 9, 63, 64, 65, 128, 200] {
             let s: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
             let (mut h, mut p) = (0, 1);
             for &b in &s {
