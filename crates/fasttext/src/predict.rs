@@ -50,14 +50,12 @@ fn next_space(text: &[u8], mut pos: usize) -> usize {
 fn token_key(t: &[u8]) -> u32 {
     let n = t.len();
     let u64_at = |i: usize| u64::from_le_bytes(t[i..i + 8].try_into().expect("8 bytes"));
-    let u32_at = |i: usize| u32::from_le_bytes(t[i..i + 4].try_into().expect("4 bytes")) as u64;
     let (a, b) = match n {
-        0 => (0, 0),
-        1..=3 => (
-            t[0] as u64 | (t[n / 2] as u64) << 8 | (t[n - 1] as u64) << 16,
-            0,
-        ),
-        4..=7 => (u32_at(0), u32_at(n - 4)),
+        0..=8 => {
+            let mut x = [0u8; 8];
+            x[..n].copy_from_slice(t);
+            (u64::from_le_bytes(x), 0)
+        }
         _ => {
             let mut a = u64_at(0);
             for i in (8..n.saturating_sub(8)).step_by(8) {
@@ -68,8 +66,27 @@ fn token_key(t: &[u8]) -> u32 {
             (a, u64_at(n - 8))
         }
     };
+    mix_key(a, b, n)
+}
+
+#[inline(always)]
+fn mix_key(a: u64, b: u64, n: usize) -> u32 {
     let x = (a ^ b.rotate_left(29) ^ (n as u64) << 56).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
     (x ^ (x >> 29) ^ (x >> 47)) as u32
+}
+
+/// [`token_key`] of `text[start..end]`: a token of up to eight bytes with eight bytes of
+/// text from its start is read with one load and a mask (no branch on its length).
+#[inline(always)]
+fn token_key_in(text: &[u8], start: usize, end: usize) -> u32 {
+    let n = end - start;
+    match text.get(start..start + 8) {
+        Some(x) if n <= 8 => {
+            let x = u64::from_le_bytes(x.try_into().expect("8 bytes"));
+            mix_key(x & (u64::MAX >> (64 - 8 * n.max(1))), 0, n)
+        }
+        _ => token_key(&text[start..end]),
+    }
 }
 
 /// Pending input rows that trigger a [`Predictor::flush`].
@@ -196,7 +213,7 @@ impl<'m> Predictor<'m> {
             pos = next_space(text, pos);
             let token = &text[start..pos];
             self.tokens
-                .push((start as u32, pos as u32, token_key(token)));
+                .push((start as u32, pos as u32, token_key_in(text, start, pos)));
             // A literal `</s>` ends the line as a newline does (fastText's `getLine`).
             if token == EOS {
                 break;
@@ -532,6 +549,22 @@ impl<'m> Predictor<'m> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn token_key_in_text_is_the_token_key() {
+        let text =
+            "a bc def ghij klmno pqrstu vwxyzab cdefghij klmnopqrs tuvwxyzabcdefghijk é东京x";
+        let b = text.as_bytes();
+        for start in 0..b.len() {
+            for end in start + 1..=b.len().min(start + 30) {
+                assert_eq!(
+                    super::token_key_in(b, start, end),
+                    super::token_key(&b[start..end]),
+                    "{start}..{end}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn next_space_finds_what_is_space_finds() {
         for b in 0..=255u8 {
