@@ -1462,6 +1462,33 @@ pub fn split_words<'a>(text: &'a str, out: &mut Vec<&'a str>) {
     keep_buffer(toks);
 }
 
+/// A lower bound of `split_words(text).len()`, without splitting: the runs of bytes between
+/// ASCII whitespace. Each whitespace-free chunk the splitter sees is one or more words (its
+/// affixes and exceptions split it, and special cases only merge tokens within a chunk: no
+/// exception but single whitespace characters holds whitespace), and each run holds one
+/// or more chunks (the splitter also splits on non-ASCII whitespace).
+pub fn min_word_count(text: &str) -> usize {
+    let b = text.as_bytes();
+    let mut count = 0;
+    // Whether the byte before the current one is whitespace (the text's start counts as such).
+    let mut prev_space = true;
+    let mut i = 0;
+    while let Some(x) = swar::load(b, i) {
+        let y = x & !swar::HIGH;
+        let space = (swar::in_range(y, 0x09, 0x0D) | swar::in_range(y, 0x1C, b' ')) & !x;
+        let before = space << 8 | u64::from(prev_space) << 7;
+        count += (!space & swar::HIGH & before).count_ones() as usize;
+        prev_space = space >> 63 != 0;
+        i += 8;
+    }
+    for &c in &b[i..] {
+        let space = ASCII_KIND[c as usize] == SPACE;
+        count += usize::from(prev_space && !space);
+        prev_space = space;
+    }
+    count
+}
+
 thread_local! {
     /// Each thread's token buffer for [`split_words`] and [`count_sentences`], reused from
     /// text to text.
@@ -1563,6 +1590,36 @@ mod tests {
         );
         assert_eq!(words("John's end.Next"), ["John", "'s", "end", ".", "Next"]);
         assert_eq!(words("  \n a  b"), ["a", "b"]);
+    }
+
+    #[test]
+    fn min_word_count_is_a_lower_bound() {
+        let mut texts: Vec<String> = [
+            "",
+            " ",
+            "a",
+            "Hello, world!",
+            "  \n a  b\t\tc\x1c d\x0be ",
+            "see os.path.join() and (e.g. this):) ok",
+            "caf\u{e9}\u{3000}na\u{ef}ve\u{a0}x \u{2028} y",
+            "def f():\n    return x[0] + y  # done",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every prefix of a longer text (runs across the eight-byte blocks).
+        let long = "It's 10km... well-known:) \u{201c}quoted\u{201d}\n\n\t- item one\r\n";
+        texts.extend(long.char_indices().map(|(i, _)| long[..i].to_string()));
+        for text in &texts {
+            let mut v = Vec::new();
+            split_words(text, &mut v);
+            let runs = text
+                .split(|c: char| c.is_ascii() && ASCII_KIND[c as usize] == SPACE)
+                .filter(|r| !r.is_empty())
+                .count();
+            assert_eq!(min_word_count(text), runs, "{text:?}");
+            assert!(runs <= v.len(), "{text:?}: {runs} runs, {} words", v.len());
+        }
     }
 
     #[test]
