@@ -542,7 +542,7 @@ mod tests {
                 x = x
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                let key = (x >> 33) % 700 * 0x0123_4567_89AB & M;
+                let key = ((x >> 33) % 700 * 0x0123_4567_89AB) & M;
                 assert_eq!(set.insert(key), want.insert(key), "{key}");
             }
         }
