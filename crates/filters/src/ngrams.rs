@@ -171,10 +171,8 @@ impl NGrams {
             self.chars.push(chars as u32);
         }
         self.plain.clear();
-        self.plain.resize(words.len(), 0);
         self.plain_n = 0;
         self.spaced.clear();
-        self.spaced.resize(words.len(), 0);
         self.spaced_n = 0;
         self.word_counts.clear();
     }
@@ -239,9 +237,11 @@ impl NGrams {
 
     /// Makes `plain[i]` the `"".join` hash of words `i..i + n` for every start `i`.
     fn plain_hashes(&mut self, n: usize) {
-        if n < self.plain_n {
-            self.plain.fill(0);
-            self.plain_n = 0;
+        if n < self.plain_n || self.plain_n == 0 {
+            // The 1-grams: the words' own hashes.
+            self.plain.clear();
+            self.plain.extend_from_slice(&self.hash);
+            self.plain_n = 1;
         }
         let len = self.hash.len();
         for k in self.plain_n..n {
@@ -255,9 +255,10 @@ impl NGrams {
 
     /// Makes `spaced[i]` the `" ".join` hash of words `i..i + n` for every start `i`.
     fn spaced_hashes(&mut self, n: usize) {
-        if n < self.spaced_n {
-            self.spaced.fill(0);
-            self.spaced_n = 0;
+        if n < self.spaced_n || self.spaced_n == 0 {
+            self.spaced.clear();
+            self.spaced.extend_from_slice(&self.hash);
+            self.spaced_n = 1;
         }
         let len = self.hash.len();
         for k in self.spaced_n..n {
