@@ -188,35 +188,46 @@ impl GopherQualityConfig {
             return Decision::Drop("gopher_short_doc");
         }
         let nw = n_words as f64;
+        let ellipses = count_sub(text, "...") + count_sub(text, "…");
         if self.max_symbol_word_ratio > 0.0 {
             if count_sub(text, "#") as f64 / nw > self.max_symbol_word_ratio {
                 return Decision::Drop("gopher_too_many_hashes");
             }
-            if (count_sub(text, "...") + count_sub(text, "…")) as f64 / nw
-                > self.max_symbol_word_ratio
-            {
+            if ellipses as f64 / nw > self.max_symbol_word_ratio {
                 return Decision::Drop("gopher_too_many_ellipsis");
             }
         }
-        // One pass over the lines for both line rules.
-        let (mut n_lines, mut bullets, mut ellipsis) = (0usize, 0usize, 0usize);
-        for l in py_lines(text) {
-            n_lines += 1;
-            let s = l.trim_start_matches(crate::words::py_isspace);
-            bullets += usize::from(s.starts_with('•') || s.starts_with('-'));
-            let s = l.trim_end_matches(crate::words::py_isspace);
-            ellipsis += usize::from(s.ends_with("...") || s.ends_with('…'));
-        }
-        let n_lines = n_lines.max(1) as f64;
-        if self.max_bullet_lines_ratio > 0.0
-            && bullets as f64 / n_lines > self.max_bullet_lines_ratio
-        {
-            return Decision::Drop("gopher_too_many_bullets");
-        }
-        if self.max_ellipsis_lines_ratio > 0.0
-            && ellipsis as f64 / n_lines > self.max_ellipsis_lines_ratio
-        {
-            return Decision::Drop("gopher_too_many_end_ellipsis");
+        // The line rules, from bounds when they decide: each bullet line holds a `-` or `•`,
+        // each line ending in an ellipsis one of the ellipses counted above (its dots are
+        // a run of their own), and each `\n` ends a line, so the ratios are at most these.
+        let lines_at_least = memchr::memchr_iter(b'\n', text.as_bytes()).count().max(1) as f64;
+        let bullets_at_most =
+            || (memchr::memchr_iter(b'-', text.as_bytes()).count() + count_sub(text, "•")) as f64;
+        let bounded = (self.max_bullet_lines_ratio <= 0.0
+            || bullets_at_most() / lines_at_least <= self.max_bullet_lines_ratio)
+            && (self.max_ellipsis_lines_ratio <= 0.0
+                || ellipses as f64 / lines_at_least <= self.max_ellipsis_lines_ratio);
+        if !bounded {
+            // One pass over the lines for both line rules.
+            let (mut n_lines, mut bullets, mut ellipsis) = (0usize, 0usize, 0usize);
+            for l in py_lines(text) {
+                n_lines += 1;
+                let s = l.trim_start_matches(crate::words::py_isspace);
+                bullets += usize::from(s.starts_with('•') || s.starts_with('-'));
+                let s = l.trim_end_matches(crate::words::py_isspace);
+                ellipsis += usize::from(s.ends_with("...") || s.ends_with('…'));
+            }
+            let n_lines = n_lines.max(1) as f64;
+            if self.max_bullet_lines_ratio > 0.0
+                && bullets as f64 / n_lines > self.max_bullet_lines_ratio
+            {
+                return Decision::Drop("gopher_too_many_bullets");
+            }
+            if self.max_ellipsis_lines_ratio > 0.0
+                && ellipsis as f64 / n_lines > self.max_ellipsis_lines_ratio
+            {
+                return Decision::Drop("gopher_too_many_end_ellipsis");
+            }
         }
         if self.max_non_alpha_words_ratio > 0.0
             && (s.alpha as f64 / nw) < self.max_non_alpha_words_ratio
