@@ -848,9 +848,6 @@ impl C4Config {
                 if self.filter_curly_bracket && line.contains('{') {
                     return Decision::Drop("curly_bracket");
                 }
-                if num_sentences < self.min_num_sentences {
-                    num_sentences += count_sentences(&line) as i64;
-                }
                 kept.push(line);
                 continue;
             }
@@ -869,13 +866,22 @@ impl C4Config {
                 counts.policy += 1;
                 continue;
             }
-            // Only whether the count reaches the minimum matters: stop counting there.
-            if num_sentences < self.min_num_sentences {
-                num_sentences += count_sentences(&line) as i64;
-            }
             kept.push(line);
         }
-        if num_sentences < self.min_num_sentences {
+        // Only whether the kept lines hold the minimum number of sentences matters. A line
+        // with a character other than whitespace holds one or more, so enough such lines
+        // decide it without splitting any into sentences; otherwise they are counted, up
+        // to the minimum.
+        let with_text = kept.iter().filter(|l| !py_strip(l).is_empty()).count() as i64;
+        if with_text < self.min_num_sentences {
+            for line in &kept {
+                if num_sentences >= self.min_num_sentences {
+                    break;
+                }
+                num_sentences += count_sentences(line) as i64;
+            }
+        }
+        if with_text < self.min_num_sentences && num_sentences < self.min_num_sentences {
             return Decision::Drop("too_few_sentences");
         }
         let joined = kept.join("\n");
