@@ -244,10 +244,12 @@ impl NGrams {
             self.plain_n = 1;
         }
         let len = self.hash.len();
-        for k in self.plain_n..n {
+        let (plain, pow, hash) = (&mut self.plain[..], &self.pow[..], &self.hash[..]);
+        for k in self.plain_n..n.min(len) {
             // Extend each n-gram by the word after it (the last `k` starts have none).
-            for i in 0..len.saturating_sub(k) {
-                self.plain[i] = add(mul(self.plain[i], self.pow[i + k]), self.hash[i + k]);
+            let starts = len - k;
+            for ((p, &w), &h) in plain[..starts].iter_mut().zip(&pow[k..]).zip(&hash[k..]) {
+                *p = add(mul(*p, w), h);
             }
         }
         self.plain_n = n;
@@ -261,9 +263,10 @@ impl NGrams {
             self.spaced_n = 1;
         }
         let len = self.hash.len();
-        for k in self.spaced_n..n {
-            for i in 0..len.saturating_sub(k) {
-                self.spaced[i] = add(mul(self.spaced[i], C), self.hash[i + k]);
+        let (spaced, hash) = (&mut self.spaced[..], &self.hash[..]);
+        for k in self.spaced_n..n.min(len) {
+            for (p, &h) in spaced[..len - k].iter_mut().zip(&hash[k..]) {
+                *p = add(mul(*p, C), h);
             }
         }
         self.spaced_n = n;
