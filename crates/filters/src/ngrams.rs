@@ -306,14 +306,18 @@ impl NGrams {
             return 0;
         }
         self.plain_hashes(n);
-        self.seen.reset(len + 1 - n);
+        let mut seen = self.seen.reset(len + 1 - n);
+        let (plain, chars) = (&self.plain[..len + 1 - n], &self.chars[..]);
         let mut repeated = 0;
         let mut idx = 0;
-        while idx + n <= len {
-            if self.seen.insert(self.plain[idx]) {
+        while let Some(&key) = plain.get(idx) {
+            if seen.insert(key) {
                 idx += 1;
             } else {
-                repeated += self.chars(idx, n);
+                repeated += chars[idx..idx + n]
+                    .iter()
+                    .map(|&c| c as usize)
+                    .sum::<usize>();
                 idx += n;
             }
         }
@@ -330,27 +334,51 @@ impl NGrams {
 #[derive(Default)]
 struct SeenSet {
     bits: Vec<u64>,
-    bit_shift: u32,
-    /// The last key added to each bucket (an index into `keys`), `u32::MAX` for none.
     head: Vec<u32>,
     keys: Vec<u64>,
-    /// The key added to the same bucket before each key.
     next: Vec<u32>,
 }
 
 impl SeenSet {
-    /// Empties the set and sizes it for `n` keys.
-    fn reset(&mut self, n: usize) {
+    /// Empties the set and sizes it for at most `n` keys; the set as slices, which a walk
+    /// keeps in registers (through the vectors, each added key's store could alias the
+    /// others' lengths and pointers, which the loop would reload).
+    fn reset(&mut self, n: usize) -> SeenSlices<'_> {
         let bits = (n.max(2) * 32).next_power_of_two().trailing_zeros();
         self.bits.clear();
         self.bits.resize(1 << (bits - 6), 0);
-        self.bit_shift = 64 - bits;
         self.head.clear();
         self.head.resize(n.max(2).next_power_of_two(), u32::MAX);
-        self.keys.clear();
-        self.next.clear();
+        // Written before they are read: only grown.
+        if self.keys.len() < n {
+            self.keys.resize(n, 0);
+            self.next.resize(n, 0);
+        }
+        SeenSlices {
+            bits: &mut self.bits,
+            bit_shift: 64 - bits,
+            head: &mut self.head,
+            keys: &mut self.keys,
+            next: &mut self.next,
+            count: 0,
+        }
     }
+}
 
+/// A [`SeenSet`] during one walk.
+struct SeenSlices<'a> {
+    bits: &'a mut [u64],
+    bit_shift: u32,
+    /// The last key added to each bucket (an index into `keys`), `u32::MAX` for none.
+    head: &'a mut [u32],
+    keys: &'a mut [u64],
+    /// The key added to the same bucket before each key.
+    next: &'a mut [u32],
+    /// Keys added.
+    count: u32,
+}
+
+impl SeenSlices<'_> {
     /// Adds `key` (a hash below 2^61); whether it was new.
     #[inline(always)]
     fn insert(&mut self, key: u64) -> bool {
@@ -368,9 +396,11 @@ impl SeenSet {
             }
         }
         self.bits[bit >> 6] |= mask;
-        self.next.push(self.head[bucket]);
-        self.head[bucket] = self.keys.len() as u32;
-        self.keys.push(key);
+        let at = self.count as usize;
+        self.next[at] = self.head[bucket];
+        self.keys[at] = key;
+        self.head[bucket] = self.count;
+        self.count += 1;
         true
     }
 }
@@ -535,11 +565,10 @@ mod tests {
 
     #[test]
     fn seen_set_is_a_set() {
-        // Keys from a small range repeat often; more keys than the set was sized for fill
-        // the bitmap and make chains.
+        // Keys from a small range repeat often, and fill buckets with chains.
         let mut set = SeenSet::default();
-        for (sized, count) in [(1000, 1000), (10, 5000), (0, 100)] {
-            set.reset(sized);
+        for (sized, count) in [(1000, 1000), (5000, 5000), (0, 0), (10, 7)] {
+            let mut set = set.reset(sized);
             let mut want = std::collections::HashSet::new();
             let mut x = 12345u64;
             for _ in 0..count {
