@@ -1404,37 +1404,62 @@ fn apply_special_cases(text: &str, toks: &mut Vec<Tok>, firsts: &[(u32, u32)]) {
         }
     }
     kept.sort_unstable();
-    let mut out = Vec::with_capacity(toks.len());
-    let mut i = 0;
-    let mut k = 0;
-    while i < toks.len() {
-        if k < kept.len() && kept[k].0 == i {
-            let (s, l) = kept[k];
-            k += 1;
-            let a = toks[s].start;
-            let b = toks[s + l - 1].end;
-            if let Some(pieces) = special(&text[a..b]) {
-                let mut at = a;
-                for p in pieces {
-                    let end = (at + p.len()).min(b);
-                    if end > at && text.is_char_boundary(end) {
-                        out.push(Tok {
-                            start: at,
-                            end,
-                            space: text[at..end].chars().all(py_isspace),
-                        });
-                    }
-                    at = end;
-                }
-            } else {
-                out.extend_from_slice(&toks[s..s + l]);
+    // The spans whose special case changes their tokens (many spell the same tokens, or
+    // are no special case once the text between their tokens is included), with the new
+    // tokens in `pieces`.
+    let mut pieces: Vec<Tok> = Vec::new();
+    let mut edits: Vec<(usize, usize, std::ops::Range<usize>)> = Vec::new();
+    for &(s, l) in &kept {
+        let a = toks[s].start;
+        let b = toks[s + l - 1].end;
+        let Some(special) = special(&text[a..b]) else {
+            continue;
+        };
+        let first = pieces.len();
+        let mut at = a;
+        for p in special {
+            let end = (at + p.len()).min(b);
+            if end > at && text.is_char_boundary(end) {
+                pieces.push(Tok {
+                    start: at,
+                    end,
+                    space: text[at..end].chars().all(py_isspace),
+                });
             }
-            i = s + l;
+            at = end;
+        }
+        if pieces[first..] == toks[s..s + l] {
+            pieces.truncate(first);
         } else {
-            out.push(toks[i]);
-            i += 1;
+            edits.push((s, l, first..pieces.len()));
         }
     }
+    if edits.is_empty() {
+        return;
+    }
+    if edits.iter().all(|(_, l, p)| p.len() <= *l) {
+        // No span grows: the tokens move left, in place.
+        let (mut write, mut read) = (0, 0);
+        for (s, l, p) in edits {
+            toks.copy_within(read..s, write);
+            write += s - read;
+            toks[write..write + p.len()].copy_from_slice(&pieces[p.clone()]);
+            write += p.len();
+            read = s + l;
+        }
+        let n = toks.len();
+        toks.copy_within(read..n, write);
+        toks.truncate(write + n - read);
+        return;
+    }
+    let mut out = Vec::with_capacity(toks.len() + pieces.len());
+    let mut read = 0;
+    for (s, l, p) in edits {
+        out.extend_from_slice(&toks[read..s]);
+        out.extend_from_slice(&pieces[p]);
+        read = s + l;
+    }
+    out.extend_from_slice(&toks[read..]);
     *toks = out;
 }
 
@@ -1590,6 +1615,23 @@ mod tests {
         );
         assert_eq!(words("John's end.Next"), ["John", "'s", "end", ".", "Next"]);
         assert_eq!(words("  \n a  b"), ["a", "b"]);
+    }
+
+    #[test]
+    fn special_cases_across_affix_tokens() {
+        // spaCy 3.8's output. `):` joins two affix tokens (the tokens move left in place);
+        // `°C.` splits two into three (the copying path); both in one text.
+        assert_eq!(words("f(): x"), ["f", "(", "):", "x"]);
+        assert_eq!(
+            words("It was 20°C. Then"),
+            ["It", "was", "20", "°", "C", ".", "Then"]
+        );
+        assert_eq!(
+            words("It was 20°C. f(): at 5°F."),
+            [
+                "It", "was", "20", "°", "C", ".", "f", "(", "):", "at", "5", "°", "F", "."
+            ]
+        );
     }
 
     #[test]
