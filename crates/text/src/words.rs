@@ -939,6 +939,7 @@ fn tokenize_chunk<'a>(
     emit: &mut impl FnMut(&'a str),
     infix_buf: &mut Vec<(usize, usize)>,
     with_specials: bool,
+    cache: Option<&mut ChunkCache>,
 ) {
     let special = |s: &str| if with_specials { special(s) } else { None };
     if let Some(p) = special(chunk) {
@@ -988,8 +989,11 @@ fn tokenize_chunk<'a>(
         }
         return;
     }
-    if with_specials && chunk.len() <= CACHED_CHUNK {
-        CHUNKS.with_borrow_mut(|c| c.tokenize(chunk, emit, infix_buf));
+    if with_specials
+        && chunk.len() <= CACHED_CHUNK
+        && let Some(c) = cache
+    {
+        c.tokenize(chunk, emit, infix_buf);
     } else {
         tokenize_chunk_slow(chunk, emit, infix_buf, with_specials);
     }
@@ -1163,6 +1167,24 @@ fn tokenize_affixes(
     out: &mut Vec<Tok>,
     firsts: &mut Vec<(u32, u32)>,
 ) {
+    if matcher.is_some() {
+        // This thread's chunk cache, borrowed once for the text rather than per chunk.
+        CHUNKS.with_borrow_mut(|cache| {
+            tokenize_affixes_with(text, matcher, out, firsts, Some(cache))
+        });
+    } else {
+        tokenize_affixes_with(text, matcher, out, firsts, None);
+    }
+}
+
+/// [`tokenize_affixes`] with the chunk cache, if any.
+fn tokenize_affixes_with(
+    text: &str,
+    matcher: Option<&Matcher>,
+    out: &mut Vec<Tok>,
+    firsts: &mut Vec<(u32, u32)>,
+    mut cache: Option<&mut ChunkCache>,
+) {
     out.clear();
     firsts.clear();
     let with_specials = matcher.is_some();
@@ -1209,6 +1231,7 @@ fn tokenize_affixes(
             },
             infix_buf,
             with_specials,
+            cache.as_deref_mut(),
         );
     };
     let mut start = 0;
