@@ -34,7 +34,10 @@ pub(crate) struct TokenCache {
 struct Slot {
     hash: u32,
     token_start: u32,
-    rows_start: u32,
+    /// Where the rows start in `rows`; or, for a token of one row, that row (one memory
+    /// access fewer for most tokens, which have one row: the word's own, or one kept
+    /// n-gram).
+    rows_start: i32,
     token_len: u16,
     rows_len: u16,
 }
@@ -77,13 +80,16 @@ impl TokenCache {
         }
         let mut i = Self::start(h);
         loop {
-            let s = self.slots[i];
+            let s = &self.slots[i];
             if s.token_len == 0 {
                 return None;
             }
             if s.hash == h && s.token_len as usize == token.len() {
                 let t = s.token_start as usize;
                 if &self.tokens[t..t + token.len()] == token {
+                    if s.rows_len == 1 {
+                        return Some(std::slice::from_ref(&s.rows_start));
+                    }
                     let r = s.rows_start as usize;
                     return Some(&self.rows[r..r + s.rows_len as usize]);
                 }
@@ -112,12 +118,17 @@ impl TokenCache {
         let slot = Slot {
             hash: h,
             token_start: self.tokens.len() as u32,
-            rows_start: self.rows.len() as u32,
+            rows_start: match rows {
+                [row] => *row,
+                _ => self.rows.len() as i32,
+            },
             token_len: token.len() as u16,
             rows_len: rows.len() as u16,
         };
         self.tokens.extend_from_slice(token);
-        self.rows.extend_from_slice(rows);
+        if rows.len() != 1 {
+            self.rows.extend_from_slice(rows);
+        }
         self.entries += 1;
         let mut i = Self::start(h);
         while self.slots[i].token_len != 0 {
