@@ -219,7 +219,7 @@ impl<'m> Predictor<'m> {
                 break;
             }
         }
-        const AHEAD: usize = 6;
+        const AHEAD: usize = 12;
         for i in 0..self.tokens.len() {
             if let Some(&(_, _, h)) = self.tokens.get(i + AHEAD) {
                 self.cache.prefetch(h);
