@@ -346,7 +346,12 @@ impl Dictionary {
         })
     }
 
-    fn entry(&self, i: usize) -> &[u8] {
+    /// The number of entries (words, then labels).
+    pub(crate) fn size(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub(crate) fn entry(&self, i: usize) -> &[u8] {
         &self.arena[self.offsets[i]..self.offsets[i + 1]]
     }
 

@@ -89,6 +89,9 @@ fn token_key_in(text: &[u8], start: usize, end: usize) -> u32 {
     }
 }
 
+/// Bits of [`Predictor::entry_keys`] (2^17: 16 KB).
+const ENTRY_KEY_BITS: u32 = 17;
+
 /// Pending input rows that trigger a [`Predictor::flush`].
 const FLUSH_ROWS: usize = 256;
 
@@ -139,6 +142,11 @@ pub struct Predictor<'m> {
     /// The text's tokens: (start, end, hash), `EOS_TOKEN` for `</s>`.
     tokens: Vec<(u32, u32, u32)>,
     cache: TokenCache,
+    /// Bit `key >> (32 - ENTRY_KEY_BITS)` set for the [`token_key`] of every dictionary
+    /// entry: a token whose bit is clear is in no entry, and its first sight skips
+    /// fastText's hash and the vocabulary lookup (most tokens of a corpus are unknown
+    /// words).
+    entry_keys: Vec<u64>,
     heap: Vec<(f32, i32)>,
     stack: Vec<(u32, f32)>,
     path: Vec<u32>,
@@ -158,6 +166,15 @@ impl<'m> Predictor<'m> {
             buckets: Vec::new(),
             tokens: Vec::new(),
             cache: TokenCache::new(),
+            entry_keys: {
+                let dict = &model.dict;
+                let mut bits = vec![0u64; 1 << (ENTRY_KEY_BITS - 6)];
+                for i in 0..dict.size() {
+                    let b = (token_key(dict.entry(i)) >> (32 - ENTRY_KEY_BITS)) as usize;
+                    bits[b / 64] |= 1 << (b % 64);
+                }
+                bits
+            },
             heap: Vec::new(),
             stack: Vec::new(),
             path: Vec::new(),
@@ -260,8 +277,13 @@ impl<'m> Predictor<'m> {
         if let Some(rows) = self.cache.get(token, key) {
             self.rows.extend_from_slice(rows);
         } else {
-            let h = *fnv.insert(hash(token));
-            let wid = dict.find(token, h);
+            let b = (key >> (32 - ENTRY_KEY_BITS)) as usize;
+            let wid = if self.entry_keys[b / 64] & (1 << (b % 64)) != 0 {
+                let h = *fnv.insert(hash(token));
+                dict.find(token, h)
+            } else {
+                None
+            };
             let is_word = match wid {
                 Some(id) => id < dict.nwords,
                 None => !token.starts_with(LABEL_PREFIX),
