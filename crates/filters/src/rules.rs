@@ -808,7 +808,6 @@ impl C4Config {
     }
 
     pub fn check_counting(&self, text: &str, counts: &mut C4LineCounts) -> Decision {
-        let mut num_sentences: i64 = 0;
         let mut kept: Vec<std::borrow::Cow<'_, str>> = Vec::new();
         for line in py_lines(text) {
             let line = py_strip(line);
@@ -872,16 +871,19 @@ impl C4Config {
         // with a character other than whitespace holds one or more, so enough such lines
         // decide it without splitting any into sentences; otherwise they are counted, up
         // to the minimum.
-        let with_text = kept.iter().filter(|l| !py_strip(l).is_empty()).count() as i64;
-        if with_text < self.min_num_sentences {
-            for line in &kept {
-                if num_sentences >= self.min_num_sentences {
-                    break;
+        let min = self.min_num_sentences;
+        let enough_sentences =
+            min <= 0 || kept.iter().filter(|l| !py_strip(l).is_empty()).count() as i64 >= min || {
+                let mut n = 0i64;
+                for line in &kept {
+                    if n >= min {
+                        break;
+                    }
+                    n += count_sentences(line) as i64;
                 }
-                num_sentences += count_sentences(line) as i64;
-            }
-        }
-        if with_text < self.min_num_sentences && num_sentences < self.min_num_sentences {
+                n >= min
+            };
+        if !enough_sentences {
             return Decision::Drop("too_few_sentences");
         }
         let joined = kept.join("\n");
