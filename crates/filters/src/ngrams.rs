@@ -225,14 +225,9 @@ impl NGrams {
                 .min()
                 .copied()
                 .unwrap_or(0) as usize;
-            best = best.max(count * (self.chars(i, n) + (n - 1)));
+            best = best.max(count * (window_chars(&self.chars, i, n) + (n - 1)));
         }
         best
-    }
-
-    /// Characters of words `i..i + n`.
-    fn chars(&self, i: usize, n: usize) -> usize {
-        self.chars[i..i + n].iter().map(|&c| c as usize).sum()
     }
 
     /// Makes `plain[i]` the `"".join` hash of words `i..i + n` for every start `i`.
@@ -294,7 +289,7 @@ impl NGrams {
             }
         }
         best.map_or(0, |(c, first)| {
-            c as usize * (self.chars(first as usize, n) + (n - 1))
+            c as usize * (window_chars(&self.chars, first as usize, n) + (n - 1))
         })
     }
 
@@ -314,15 +309,17 @@ impl NGrams {
             if seen.insert(key) {
                 idx += 1;
             } else {
-                repeated += chars[idx..idx + n]
-                    .iter()
-                    .map(|&c| c as usize)
-                    .sum::<usize>();
+                repeated += window_chars(chars, idx, n);
                 idx += n;
             }
         }
         repeated
     }
+}
+
+/// Characters of words `i..i + n`, given each word's (`NGrams::chars`).
+fn window_chars(chars: &[u32], i: usize, n: usize) -> usize {
+    chars[i..i + n].iter().map(|&c| c as usize).sum()
 }
 
 /// The set of keys a pass of [`NGrams::duplicate_chars`] has seen, for a walk whose keys
