@@ -36,7 +36,15 @@ pub struct Model {
     loss: LossKind,
     labels: Vec<String>,
     quantized: bool,
+    /// Bit `key >> (32 - ENTRY_KEY_BITS)` set for the token-cache key of every dictionary
+    /// entry: a token whose bit is clear is in no entry, and a predictor's first sight of
+    /// it skips fastText's hash and the vocabulary lookup (most tokens of a corpus are
+    /// unknown words).
+    pub(crate) entry_keys: Vec<u64>,
 }
+
+/// Bits of [`Model::entry_keys`] (2^17: 16 KB).
+pub(crate) const ENTRY_KEY_BITS: u32 = 17;
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -178,8 +186,14 @@ impl Model {
         let labels = (0..dict.nlabels as usize)
             .map(|i| String::from_utf8_lossy(dict.label(i)).into_owned())
             .collect();
+        let mut entry_keys = vec![0u64; 1 << (ENTRY_KEY_BITS - 6)];
+        for i in 0..dict.size() {
+            let b = (crate::predict::token_key(dict.entry(i)) >> (32 - ENTRY_KEY_BITS)) as usize;
+            entry_keys[b / 64] |= 1 << (b % 64);
+        }
         Ok(Model {
             dim,
+            entry_keys,
             dict,
             input,
             output,

@@ -4,7 +4,7 @@
 use crate::cache::TokenCache;
 use crate::dict::{EOS, LABEL_PREFIX, hash, is_space};
 use crate::loss::{hs_sigmoid, pop_heap, push_heap, sort_heap, std_log};
-use crate::model::{Model, Output};
+use crate::model::{ENTRY_KEY_BITS, Model, Output};
 
 /// `</s>` in [`Predictor::tokens`] (no token of a text starts at `u32::MAX`); its key is
 /// found when it is read.
@@ -47,7 +47,7 @@ fn next_space(text: &[u8], mut pos: usize) -> usize {
 /// own hash (FNV-1a) takes a dependent multiply per byte; it is computed only for tokens
 /// the cache does not hold.
 #[inline(always)]
-fn token_key(t: &[u8]) -> u32 {
+pub(crate) fn token_key(t: &[u8]) -> u32 {
     let n = t.len();
     let u64_at = |i: usize| u64::from_le_bytes(t[i..i + 8].try_into().expect("8 bytes"));
     let (a, b) = match n {
@@ -88,9 +88,6 @@ fn token_key_in(text: &[u8], start: usize, end: usize) -> u32 {
         _ => token_key(&text[start..end]),
     }
 }
-
-/// Bits of [`Predictor::entry_keys`] (2^17: 16 KB).
-const ENTRY_KEY_BITS: u32 = 17;
 
 /// Pending input rows that trigger a [`Predictor::flush`].
 const FLUSH_ROWS: usize = 256;
@@ -142,11 +139,6 @@ pub struct Predictor<'m> {
     /// The text's tokens: (start, end, hash), `EOS_TOKEN` for `</s>`.
     tokens: Vec<(u32, u32, u32)>,
     cache: TokenCache,
-    /// Bit `key >> (32 - ENTRY_KEY_BITS)` set for the [`token_key`] of every dictionary
-    /// entry: a token whose bit is clear is in no entry, and its first sight skips
-    /// fastText's hash and the vocabulary lookup (most tokens of a corpus are unknown
-    /// words).
-    entry_keys: Vec<u64>,
     heap: Vec<(f32, i32)>,
     stack: Vec<(u32, f32)>,
     path: Vec<u32>,
@@ -166,15 +158,6 @@ impl<'m> Predictor<'m> {
             buckets: Vec::new(),
             tokens: Vec::new(),
             cache: TokenCache::new(),
-            entry_keys: {
-                let dict = &model.dict;
-                let mut bits = vec![0u64; 1 << (ENTRY_KEY_BITS - 6)];
-                for i in 0..dict.size() {
-                    let b = (token_key(dict.entry(i)) >> (32 - ENTRY_KEY_BITS)) as usize;
-                    bits[b / 64] |= 1 << (b % 64);
-                }
-                bits
-            },
             heap: Vec::new(),
             stack: Vec::new(),
             path: Vec::new(),
@@ -278,7 +261,7 @@ impl<'m> Predictor<'m> {
             self.rows.extend_from_slice(rows);
         } else {
             let b = (key >> (32 - ENTRY_KEY_BITS)) as usize;
-            let wid = if self.entry_keys[b / 64] & (1 << (b % 64)) != 0 {
+            let wid = if model.entry_keys[b / 64] & (1 << (b % 64)) != 0 {
                 let h = *fnv.insert(hash(token));
                 dict.find(token, h)
             } else {
