@@ -1114,17 +1114,21 @@ static ASCII_KIND: [u8; 256] = {
     t
 };
 
+/// The high bit of each byte of `x` that is ASCII whitespace ([`SPACE`]: `\t \n \v \f \r`,
+/// the separators `\x1c`–`\x1f` and the space).
+#[inline(always)]
+fn ascii_space(x: u64) -> u64 {
+    let y = x & !swar::HIGH;
+    (swar::in_range(y, 0x09, 0x0D) | swar::in_range(y, 0x1C, b' ')) & !x
+}
+
 /// The index of the first byte at or after `i` that is not [`WORD`] (ASCII whitespace or
 /// not ASCII), or the length; eight bytes at a time, so that most chunks' ends are found
 /// without a loop over bytes, whose exit the processor mispredicts once per chunk.
 #[inline(always)]
 fn next_not_word(bytes: &[u8], mut i: usize) -> usize {
     while let Some(x) = swar::load(bytes, i) {
-        let y = x & !swar::HIGH;
-        let controls = swar::in_range(y, 0x09, 0x0D); // \t \n \v \f \r
-        let separators = swar::in_range(y, 0x1C, 0x1F);
-        let space = swar::in_range(y, b' ', b' ');
-        let m = x & swar::HIGH | controls | separators | space;
+        let m = x & swar::HIGH | ascii_space(x);
         if m != 0 {
             return i + (m.trailing_zeros() / 8) as usize;
         }
@@ -1522,8 +1526,7 @@ pub fn min_word_count(text: &str) -> usize {
     let mut prev_space = true;
     let mut i = 0;
     while let Some(x) = swar::load(b, i) {
-        let y = x & !swar::HIGH;
-        let space = (swar::in_range(y, 0x09, 0x0D) | swar::in_range(y, 0x1C, b' ')) & !x;
+        let space = ascii_space(x);
         let before = space << 8 | u64::from(prev_space) << 7;
         count += (!space & swar::HIGH & before).count_ones() as usize;
         prev_space = space >> 63 != 0;
