@@ -232,15 +232,10 @@ impl NGrams {
 
     /// Makes `plain[i]` the `"".join` hash of words `i..i + n` for every start `i`.
     fn plain_hashes(&mut self, n: usize) {
-        if n < self.plain_n || self.plain_n == 0 {
-            // The 1-grams: the words' own hashes.
-            self.plain.clear();
-            self.plain.extend_from_slice(&self.hash);
-            self.plain_n = 1;
-        }
+        let from = start_extension(&mut self.plain, self.plain_n, n, &self.hash);
         let len = self.hash.len();
         let (plain, pow, hash) = (&mut self.plain[..], &self.pow[..], &self.hash[..]);
-        for k in self.plain_n..n.min(len) {
+        for k in from..n.min(len) {
             // Extend each n-gram by the word after it (the last `k` starts have none).
             let starts = len - k;
             for ((p, &w), &h) in plain[..starts].iter_mut().zip(&pow[k..]).zip(&hash[k..]) {
@@ -252,14 +247,10 @@ impl NGrams {
 
     /// Makes `spaced[i]` the `" ".join` hash of words `i..i + n` for every start `i`.
     fn spaced_hashes(&mut self, n: usize) {
-        if n < self.spaced_n || self.spaced_n == 0 {
-            self.spaced.clear();
-            self.spaced.extend_from_slice(&self.hash);
-            self.spaced_n = 1;
-        }
+        let from = start_extension(&mut self.spaced, self.spaced_n, n, &self.hash);
         let len = self.hash.len();
         let (spaced, hash) = (&mut self.spaced[..], &self.hash[..]);
-        for k in self.spaced_n..n.min(len) {
+        for k in from..n.min(len) {
             for (p, &h) in spaced[..len - k].iter_mut().zip(&hash[k..]) {
                 *p = add(mul(*p, C), h);
             }
@@ -314,6 +305,19 @@ impl NGrams {
             }
         }
         repeated
+    }
+}
+
+/// The length `k` from which `grams`, the hashes of `done`-grams at each start, extend to
+/// `n`-grams: `done`, or 1 after starting over from the words' own hashes (the 1-grams)
+/// when `grams` holds none or longer ones.
+fn start_extension(grams: &mut Vec<u64>, done: usize, n: usize, hash: &[u64]) -> usize {
+    if done == 0 || n < done {
+        grams.clear();
+        grams.extend_from_slice(hash);
+        1
+    } else {
+        done
     }
 }
 
