@@ -958,9 +958,11 @@ thread_local! {
 pub fn clear_cache() {
     CHUNKS.with_borrow_mut(|c| *c = ChunkCache::default());
 }
-/// Emit the tokens of one whitespace-free chunk.
+/// Emit the tokens of one whitespace-free chunk, whose first `letters` bytes are ASCII
+/// letters (and the next one is not).
 fn tokenize_chunk<'a>(
     chunk: &'a str,
+    letters: usize,
     emit: &mut impl FnMut(&'a str),
     infix_buf: &mut Vec<(usize, usize)>,
     with_specials: bool,
@@ -973,9 +975,10 @@ fn tokenize_chunk<'a>(
     }
     // Fast path: one character is one token (no rule splits it further), and so are plain
     // words (only letters, or only digits).
+    let n = chunk.len();
     if chunk.chars().nth(1).is_none()
-        || chunk.bytes().all(|b| b.is_ascii_alphabetic())
-        || chunk.bytes().all(|b| b.is_ascii_digit())
+        || letters == n
+        || (letters == 0 && chunk.bytes().all(|b| b.is_ascii_digit()))
         || (!chunk.is_ascii() && chunk.chars().all(|c| c.is_alphabetic()))
     {
         emit(chunk);
@@ -987,7 +990,7 @@ fn tokenize_chunk<'a>(
     // exception) and that character.
     if let Some((&last, body)) = chunk.as_bytes().split_last()
         && !body.is_empty()
-        && body.iter().all(u8::is_ascii_alphabetic)
+        && letters == n - 1
         && ((last.is_ascii_punctuation()
             && (is_list_punct(last as char) || is_quote(last as char)))
             || (last == b'.' && body[body.len() - 1].is_ascii_lowercase()))
@@ -1002,9 +1005,10 @@ fn tokenize_chunk<'a>(
     }
     // Fast path: a one-byte prefix (`(`, `[`, …) and ASCII letters: the prefix, then the
     // letters (or their exception), as above.
-    if chunk.len() >= 2
-        && chunk.as_bytes()[1..].iter().all(u8::is_ascii_alphabetic)
+    if n >= 2
+        && letters == 0
         && find_prefix(chunk) == 1
+        && chunk.as_bytes()[1..].iter().all(u8::is_ascii_alphabetic)
     {
         let (prefix, word) = chunk.split_at(1);
         emit(prefix);
@@ -1165,10 +1169,10 @@ fn next_not_word(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Whether `text[start..end]` is all ASCII letters, eight bytes at a time (reading up to
-/// seven bytes past `end` when the text has them).
+/// The index of the first byte of `text[start..end]` that is not an ASCII letter, or `end`;
+/// eight bytes at a time (reading up to seven bytes past `end` when the text has them).
 #[inline(always)]
-fn ascii_letters(text: &[u8], start: usize, end: usize) -> bool {
+fn ascii_letters_end(text: &[u8], start: usize, end: usize) -> usize {
     let mut i = start;
     while i < end {
         let x = swar::load(text, i).unwrap_or_else(|| {
@@ -1179,13 +1183,13 @@ fn ascii_letters(text: &[u8], start: usize, end: usize) -> bool {
         // ASCII letters are the bytes below 0x80 that fall in `a..=z` once bit 5 is set.
         let lower = (x | swar::splat(0x20)) & !swar::HIGH;
         let letters = swar::in_range(lower, b'a', b'z') & !x;
-        let want = swar::first_bytes(end - i);
-        if letters & want != want {
-            return false;
+        let others = !letters & swar::first_bytes(end - i);
+        if others != 0 {
+            return i + (others.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    true
+    end
 }
 
 /// spaCy's `_tokenize_affixes`: whitespace split, then affixes, specials (when asked) and
@@ -1225,8 +1229,9 @@ fn tokenize_affixes_with(
         // Most chunks are plain words: ASCII letters that are neither an exception nor
         // the first token of a special case. They are one token, found here from one bit
         // of each kind (the same bit: both maps use `maybe_bit`).
+        let letters = ascii_letters_end(text.as_bytes(), start, start + span.len()) - start;
         if let Some(m) = matcher
-            && ascii_letters(text.as_bytes(), start, start + span.len())
+            && letters == span.len()
         {
             let w = span.as_bytes();
             let bit = maybe_bit(w);
@@ -1246,6 +1251,7 @@ fn tokenize_affixes_with(
         }
         tokenize_chunk(
             span,
+            letters,
             &mut |t: &str| {
                 let start = t.as_ptr() as usize - base;
                 // Tokens that may start a special case, for `apply_special_cases`.
@@ -1716,7 +1722,7 @@ mod tests {
     }
 
     #[test]
-    fn ascii_letters_are_ascii_alphabetic() {
+    fn ascii_letters_end_at_the_first_other_byte() {
         let text: Vec<u8> = (0..=255u8)
             .chain(
                 b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -1726,8 +1732,10 @@ mod tests {
             .collect();
         for start in 0..text.len() {
             for end in start..(start + 20).min(text.len()) {
-                let want = text[start..end].iter().all(u8::is_ascii_alphabetic);
-                assert_eq!(ascii_letters(&text, start, end), want, "{start}..{end}");
+                let want = (start..end)
+                    .find(|&i| !text[i].is_ascii_alphabetic())
+                    .unwrap_or(end);
+                assert_eq!(ascii_letters_end(&text, start, end), want, "{start}..{end}");
             }
         }
     }
