@@ -2,7 +2,7 @@
 //! fastText's float operations in fastText's order, into reusable scratch space.
 
 use crate::cache::TokenCache;
-use crate::dict::{EOS, LABEL_PREFIX, hash, is_space};
+use crate::dict::{EOS, LABEL_PREFIX, hash};
 use crate::loss::{hs_sigmoid, pop_heap, push_heap, sort_heap, std_log};
 use crate::model::{ENTRY_KEY_BITS, Model, Output};
 
@@ -10,36 +10,46 @@ use crate::model::{ENTRY_KEY_BITS, Model, Output};
 /// found when it is read.
 const EOS_TOKEN: (u32, u32, u32) = (u32::MAX, u32::MAX, 0);
 
-/// The index of the first separator (`is_space`) at or after `pos`, or the text's length;
-/// eight bytes at a time, so that the end of most tokens is found without a loop over
-/// bytes, whose exit the processor mispredicts once per token.
+/// The high bit of each byte of `x` that is a separator (`is_space`: NUL, `\t \n \v \f \r`
+/// and the space).
 #[inline(always)]
-fn next_space(text: &[u8], mut pos: usize) -> usize {
+fn separators(x: u64) -> u64 {
     const HIGH: u64 = 0x8080_8080_8080_8080;
     const fn splat(b: u8) -> u64 {
         b as u64 * 0x0101_0101_0101_0101
     }
-    while pos + 8 <= text.len() {
-        let x = u64::from_le_bytes(text[pos..pos + 8].try_into().expect("8 bytes"));
-        // Bytes below 0x80 (the others are never separators), with the high bit as a flag:
-        // for such a byte `y`, `y + (0x7F - m)` sets the high bit exactly when `y > m`, and
-        // no byte carries into the next.
-        let ascii = !x & HIGH;
-        let y = x & !HIGH;
-        let gt = |v: u64, m: u8| v.wrapping_add(splat(0x7F - m)) & HIGH;
-        let nul = !gt(y, 0) & HIGH;
-        let space = !gt(y ^ splat(b' '), 0) & HIGH;
-        let controls = gt(y, 0x08) & !gt(y, 0x0D); // \t \n \v \f \r
-        let m = (nul | space | controls) & ascii;
-        if m != 0 {
-            return pos + (m.trailing_zeros() / 8) as usize;
+    // Bytes below 0x80 (the others are never separators), with the high bit as a flag:
+    // for such a byte `y`, `y + (0x7F - m)` sets the high bit exactly when `y > m`, and
+    // no byte carries into the next.
+    let ascii = !x & HIGH;
+    let y = x & !HIGH;
+    let gt = |v: u64, m: u8| v.wrapping_add(splat(0x7F - m)) & HIGH;
+    let nul = !gt(y, 0) & HIGH;
+    let space = !gt(y ^ splat(b' '), 0) & HIGH;
+    let controls = gt(y, 0x08) & !gt(y, 0x0D); // \t \n \v \f \r
+    (nul | space | controls) & ascii
+}
+
+/// Bit `k` set when `text[base + k]` is a separator, for the 64 bytes from `base`; the
+/// bytes past the text's end count as separators.
+#[inline(always)]
+fn separator_mask(text: &[u8], base: usize) -> u64 {
+    let mut padded = [b' '; 64];
+    let block: &[u8] = match text.get(base..base + 64) {
+        Some(b) => b,
+        None => {
+            let rest = &text[base..];
+            padded[..rest.len()].copy_from_slice(rest);
+            &padded
         }
-        pos += 8;
+    };
+    let mut mask = 0;
+    for (k, x) in block.chunks_exact(8).enumerate() {
+        let m = separators(u64::from_le_bytes(x.try_into().expect("8 bytes")));
+        // The high bits of the eight bytes gathered into the top byte, in order.
+        mask |= ((m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
     }
-    while pos < text.len() && !is_space(text[pos]) {
-        pos += 1;
-    }
-    pos
+    mask
 }
 
 /// The token cache's key of a token: a multiplicative hash of its first and last eight
@@ -193,31 +203,52 @@ impl<'m> Predictor<'m> {
         // places ahead are fetched while one token is looked up: each lookup is
         // independent of the others, but most miss the processor's caches.
         self.tokens.clear();
-        let len = text.len();
-        let mut pos = 0;
-        loop {
-            // `readWord`: skip separators; a '\n' before any byte of a word is `</s>`.
-            while pos < len && is_space(text[pos]) && (document || text[pos] != b'\n') {
-                pos += 1;
-            }
-            if pos == len {
-                if document {
-                    self.tokens.push(EOS_TOKEN);
+        // A line ends at its first '\n' (fastText's `</s>`); a document has no '\n' left
+        // (each is a space), and a `</s>` after its last token.
+        let (text, mut eos) = match document {
+            true => (text, true),
+            false => match text.iter().position(|&b| b == b'\n') {
+                Some(end) => (&text[..end], true),
+                None => (text, false),
+            },
+        };
+        // The tokens: runs of bytes between separators, found from a bitmap of each 64
+        // bytes' separators, without a branch per byte or per token to find their ends.
+        let mut open = usize::MAX; // where the token being read starts
+        let mut carry = 1u64; // whether the byte before the block is a separator
+        let mut base = 0;
+        'blocks: while base < text.len() {
+            let sep = separator_mask(text, base);
+            let before = sep << 1 | carry;
+            carry = sep >> 63;
+            let mut starts = !sep & before;
+            let mut ends = sep & !before;
+            loop {
+                if open == usize::MAX {
+                    if starts == 0 {
+                        break;
+                    }
+                    open = base + starts.trailing_zeros() as usize;
+                    starts &= starts - 1;
                 }
-                break;
-            } else if text[pos] == b'\n' {
-                self.tokens.push(EOS_TOKEN);
-                break;
+                if ends == 0 {
+                    break;
+                }
+                let end = base + ends.trailing_zeros() as usize;
+                ends &= ends - 1;
+                let start = std::mem::replace(&mut open, usize::MAX);
+                if self.push_token(text, start, end) {
+                    eos = false;
+                    break 'blocks;
+                }
             }
-            let start = pos;
-            pos = next_space(text, pos);
-            let token = &text[start..pos];
-            self.tokens
-                .push((start as u32, pos as u32, token_key_in(text, start, pos)));
-            // A literal `</s>` ends the line as a newline does (fastText's `getLine`).
-            if token == EOS {
-                break;
-            }
+            base += 64;
+        }
+        if open != usize::MAX && self.push_token(text, open, text.len()) {
+            eos = false;
+        }
+        if eos {
+            self.tokens.push(EOS_TOKEN);
         }
         const AHEAD: usize = 12;
         for i in 0..self.tokens.len() {
@@ -247,6 +278,15 @@ impl<'m> Predictor<'m> {
             *x *= a;
         }
         true
+    }
+
+    /// Keeps the token `text[start..end]`; true when it is a literal `</s>`, which ends the
+    /// line as a newline does (fastText's `getLine`).
+    #[inline(always)]
+    fn push_token(&mut self, text: &[u8], start: usize, end: usize) -> bool {
+        self.tokens
+            .push((start as u32, end as u32, token_key_in(text, start, end)));
+        &text[start..end] == EOS
     }
 
     /// One token of `Dictionary::getLine`: its input rows go straight into `hidden`, in
@@ -571,15 +611,20 @@ mod tests {
     }
 
     #[test]
-    fn next_space_finds_what_is_space_finds() {
+    fn separator_masks_are_what_is_space_finds() {
         for b in 0..=255u8 {
-            for at in 0..20 {
-                for len in at + 1..=20 {
+            for at in 0..64 {
+                for len in [at + 1, 64, 70] {
                     let mut t = vec![b'a'; len];
                     t[at] = b;
-                    let want = (0..len).find(|&i| super::is_space(t[i])).unwrap_or(len);
-                    for from in 0..=at {
-                        assert_eq!(super::next_space(&t, from), want.max(from), "{b:#x}");
+                    let mask = super::separator_mask(&t, 0);
+                    for k in 0..64 {
+                        let want = t.get(k).is_none_or(|&c| crate::dict::is_space(c));
+                        assert_eq!(
+                            mask >> k & 1 == 1,
+                            want,
+                            "{b:#x} at {at}, byte {k} of {len}"
+                        );
                     }
                 }
             }
