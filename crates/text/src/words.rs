@@ -532,11 +532,18 @@ fn suffix_at(s: &str, i: usize) -> bool {
     if prev_digit
         && ((single && is_currency_char(first))
             || CURRENCIES.contains(&rest)
-            || tables::UNITS.contains(&rest))
+            || (may_start_unit(first) && tables::UNITS.contains(&rest)))
     {
         return true;
     }
     false
+}
+
+/// False for characters no unit starts with: every one starts with a letter or `%`. Most
+/// text after a digit is more digits and punctuation (`2006`, `.4.1`, `-2`), which is then
+/// not compared with each of the hundred units.
+fn may_start_unit(c: char) -> bool {
+    c == '%' || c.is_alphabetic()
 }
 
 /// Length in bytes of spaCy's suffix at the end of `s` (leftmost match), 0 if none.
@@ -1760,6 +1767,13 @@ mod tests {
                 word.push(alphabet[(r >> 33) as usize % alphabet.len()] as char);
             }
             f(&word);
+        }
+    }
+
+    #[test]
+    fn units_start_where_may_start_unit_allows() {
+        for u in tables::UNITS {
+            assert!(may_start_unit(u.chars().next().expect("a unit")), "{u}");
         }
     }
 
