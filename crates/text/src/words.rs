@@ -1092,10 +1092,6 @@ fn tokenize_chunk_slow<'a>(
     if !s.is_empty() {
         if let Some(p) = special(s) {
             emit_special(s, p, emit);
-        } else if s.bytes().all(|b| b.is_ascii_alphabetic()) {
-            // What is left of most chunks (`"word",`): no URL without a dot, and no infix
-            // rule matches between letters.
-            emit(s);
         } else if url_match(s) {
             emit(s);
         } else {
