@@ -1002,7 +1002,7 @@ impl FinewebConfig {
             return Decision::Drop("short_line_ratio");
         }
         let (_, dup_chars) = find_duplicates(lines.iter().copied());
-        let newlines = text.bytes().filter(|&b| b == b'\n').count();
+        let newlines = memchr::memchr_iter(b'\n', text.as_bytes()).count();
         let denom = py_len(text) - newlines;
         if dup_chars as f64 / denom as f64 > self.char_duplicates_ratio {
             return Decision::Drop("char_dup_ratio");
