@@ -724,10 +724,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::testutil::{column, corpus, dataset, shared_data};
+    use crate::testutil::{column, corpus, dataset};
+    use primer_testdata::{demo_data, demo_data_dir, shared_file_or_skip};
 
+    /// HumanEval's (task_id, prompt, canonical_solution), from the repository's copy.
     fn humaneval() -> Vec<(String, String, String)> {
-        let path = shared_data().join("benchmarks/HumanEval.jsonl.gz");
+        let path = demo_data("HumanEval.jsonl.gz");
         let r = std::io::BufReader::new(flate2::read::GzDecoder::new(
             std::fs::File::open(path).unwrap(),
         ));
@@ -743,24 +745,40 @@ mod tests {
             .collect()
     }
 
+    /// The stage against HumanEval (the repository's copy) with `extra` settings.
     fn stage(extra: serde_json::Value) -> Decontaminate {
-        let mut cfg = json!({
-            "benchmarks": [
-                { "name": "humaneval", "paths": ["benchmarks/HumanEval.jsonl.gz"],
-                  "fields": ["prompt", "canonical_solution"], "id_field": "task_id" },
-                { "name": "gsm8k", "paths": ["benchmarks/gsm8k/test.jsonl"],
-                  "fields": ["question", "answer"] },
-                { "name": "mmlu", "paths": ["benchmarks/mmlu/test/*.csv"],
-                  "fields": ["question", "choice0", "choice1", "choice2", "choice3"] },
-            ]
-        });
+        let benchmarks = json!([
+            { "name": "humaneval", "paths": ["HumanEval.jsonl.gz"],
+              "fields": ["prompt", "canonical_solution"], "id_field": "task_id" },
+        ]);
+        stage_over(&demo_data_dir(), benchmarks, extra)
+    }
+
+    /// The stage against HumanEval, GSM8K and MMLU from the shared data directory `base`.
+    fn stage_all(base: &Path, extra: serde_json::Value) -> Decontaminate {
+        let benchmarks = json!([
+            { "name": "humaneval", "paths": ["benchmarks/HumanEval.jsonl.gz"],
+              "fields": ["prompt", "canonical_solution"], "id_field": "task_id" },
+            { "name": "gsm8k", "paths": ["benchmarks/gsm8k/test.jsonl"],
+              "fields": ["question", "answer"] },
+            { "name": "mmlu", "paths": ["benchmarks/mmlu/test/*.csv"],
+              "fields": ["question", "choice0", "choice1", "choice2", "choice3"] },
+        ]);
+        stage_over(base, benchmarks, extra)
+    }
+
+    fn stage_over(
+        base: &Path,
+        benchmarks: serde_json::Value,
+        extra: serde_json::Value,
+    ) -> Decontaminate {
+        let mut cfg = json!({ "benchmarks": benchmarks });
         for (k, v) in extra.as_object().unwrap() {
             cfg[k] = v.clone();
         }
-        let base = shared_data();
         let ctx = BuildContext {
             stage_id: "decon",
-            base_dir: &base,
+            base_dir: base,
         };
         serde_json::from_value::<DecontaminateConfig>(cfg)
             .unwrap()
@@ -773,13 +791,13 @@ mod tests {
     /// are not flagged.
     #[test]
     fn planted_humaneval_leaks_are_caught_and_clean_pages_pass() {
+        let Some(benchmarks) = shared_file_or_skip("benchmarks") else {
+            return;
+        };
+        let base = benchmarks.parent().unwrap().to_path_buf();
         let Some(pages) = corpus("docs-pages-extracted.jsonl.zst") else {
             return;
         };
-        if !shared_data().join("benchmarks/HumanEval.jsonl.gz").exists() {
-            eprintln!("skipped: no benchmarks in ../shared/data");
-            return;
-        }
         let clean: Vec<(String, String)> = pages.into_iter().step_by(10).take(400).collect();
         let mut docs = clean.clone();
         let mut expected = Vec::new();
@@ -816,7 +834,7 @@ mod tests {
         }
         let tmp = tempfile::tempdir().unwrap();
         let input = dataset(&tmp.path().join("in"), &docs, 3);
-        let st = stage(json!({ "action": "flag" }));
+        let st = stage_all(&base, json!({ "action": "flag" }));
         let out = run_stage_with(
             &st,
             std::slice::from_ref(&input),
@@ -876,7 +894,7 @@ mod tests {
         );
         // Dropping instead: the leaks go, the clean pages stay.
         let dropped = run_stage_with(
-            &stage(json!({})),
+            &stage_all(&base, json!({})),
             std::slice::from_ref(&input),
             &tmp.path().join("d"),
             500,
@@ -906,13 +924,13 @@ mod tests {
 
     #[test]
     fn a_missing_field_names_the_file_and_line() {
-        let base = shared_data();
+        let base = demo_data_dir();
         let ctx = BuildContext {
             stage_id: "d",
-            base_dir: Path::new(&base),
+            base_dir: &base,
         };
         let err = serde_json::from_value::<DecontaminateConfig>(json!({
-            "benchmarks": [{ "name": "h", "paths": ["benchmarks/HumanEval.jsonl.gz"], "fields": ["promt"] }]
+            "benchmarks": [{ "name": "h", "paths": ["HumanEval.jsonl.gz"], "fields": ["promt"] }]
         }))
         .unwrap()
         .build(&ctx)
@@ -924,16 +942,13 @@ mod tests {
             "{err}"
         );
         let err = serde_json::from_value::<DecontaminateConfig>(json!({
-            "benchmarks": [{ "name": "h", "paths": ["benchmarks/nope/*.csv"], "fields": ["q"] }]
+            "benchmarks": [{ "name": "h", "paths": ["nope/*.csv"], "fields": ["q"] }]
         }))
         .unwrap()
         .build(&ctx)
         .err()
         .unwrap()
         .to_string();
-        assert!(
-            err.contains("`benchmarks/nope/*.csv` matches no file"),
-            "{err}"
-        );
+        assert!(err.contains("`nope/*.csv` matches no file"), "{err}");
     }
 }

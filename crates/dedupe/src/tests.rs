@@ -385,10 +385,7 @@ fn same_output_for_any_threads_batches_and_shards() {
 /// `PRIMER_REF_PYTHON` names) equal primer's on a sample of the CPython corpus.
 #[test]
 fn signatures_equal_datatrove() {
-    let Ok(python) = std::env::var("PRIMER_REF_PYTHON") else {
-        eprintln!(
-            "skipped: set PRIMER_REF_PYTHON to a Python with datatrove 0.10.1 (.ci/run does)"
-        );
+    let Some(python) = primer_testdata::ref_python_or_skip("datatrove 0.10.1") else {
         return;
     };
     let Some(sample) = cpython_sample(64) else {
@@ -450,13 +447,13 @@ fn compare_signatures(dump: &Path, docs: &[(String, String)]) -> (usize, usize) 
 }
 
 /// A dump made beforehand (`PRIMER_DATATROVE_SIGS=FILE`, written by
-/// tests/ref/datatrove_signatures.py from the whole CPython corpus) compared in full.
+/// tests/ref/datatrove_signatures.py from the whole CPython corpus) compared in full. Run
+/// by hand: `PRIMER_DATATROVE_SIGS=FILE cargo test -p primer-dedupe -- --ignored dump`.
 #[test]
+#[ignore = "by hand: needs PRIMER_DATATROVE_SIGS, a datatrove signature dump of the whole corpus"]
 fn signatures_equal_a_datatrove_dump() {
-    let Ok(dump) = std::env::var("PRIMER_DATATROVE_SIGS") else {
-        eprintln!("skipped: PRIMER_DATATROVE_SIGS names no datatrove signature dump");
-        return;
-    };
+    let dump = std::env::var("PRIMER_DATATROVE_SIGS")
+        .expect("PRIMER_DATATROVE_SIGS names a datatrove signature dump");
     let Some(all) = corpus("cpython-stdlib-9-versions.jsonl.zst") else {
         return;
     };

@@ -10,11 +10,6 @@ use primer_core::{
     Dataset, Provenance, StageDir, StageInfo, WriteOptions, documents_schema, testing::read_all,
 };
 
-/// `../shared/data` beside the repository.
-pub fn shared_data() -> std::path::PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).to_path_buf()
-}
-
 /// A document dataset at `dir` holding `docs` (id, text), split into `parts` parts of
 /// consecutive documents.
 pub fn dataset(dir: &Path, docs: &[(String, String)], parts: usize) -> Dataset {
@@ -47,14 +42,11 @@ pub fn dataset(dir: &Path, docs: &[(String, String)], parts: usize) -> Dataset {
     Dataset::open(dir).unwrap()
 }
 
-/// Every (id, text) of a JSONL.zst corpus in `../shared/data/corpora`, or `None` (with a
-/// message) when the shared data is not there.
+/// Every (id, text) of a JSONL.zst corpus in the shared data's `corpora/`, or `None`
+/// (after saying the test is skipped) when the shared data is not there.
 pub fn corpus(name: &str) -> Option<Vec<(String, String)>> {
-    let path = shared_data().join("corpora").join(name);
-    let Ok(f) = std::fs::File::open(&path) else {
-        eprintln!("skipped: {} is not there", path.display());
-        return None;
-    };
+    let path = primer_testdata::shared_file_or_skip(&format!("corpora/{name}"))?;
+    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let r = std::io::BufReader::new(zstd::Decoder::new(f).unwrap());
     let mut docs = Vec::new();
     for line in r.lines() {

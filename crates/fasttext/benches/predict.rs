@@ -19,13 +19,12 @@ use std::time::Instant;
 use primer_fasttext::{Model, Prediction};
 
 fn main() {
-    let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"));
-    let corpus = data.join("corpora/docs-pages-extracted.jsonl.zst");
-    let model_path = data.join("models/lid.176.ftz");
-    if !corpus.exists() || !model_path.exists() {
-        eprintln!("SKIPPED: {} is not there", data.display());
+    let Some(corpus) = primer_testdata::shared_file("corpora/docs-pages-extracted.jsonl.zst")
+    else {
+        eprintln!("SKIPPED: the bench reads the shared docs pages; set PRIMER_TEST_DATA");
         return;
-    }
+    };
+    let model_path = primer_testdata::demo_data("lid.176.ftz");
     let env = |k: &str, d: f64| -> f64 {
         std::env::var(k)
             .ok()

@@ -90,10 +90,9 @@ fn edge_cases_and_scripts_match_cpp() {
 #[test]
 fn real_documents_match_cpp() {
     let Some(data) = data_dir() else {
-        eprintln!("SKIPPED real_documents_match_cpp: ../shared/data is not there");
         return;
     };
-    let path = data.join("models/lid.176.ftz");
+    let path = lid_model();
     let model = Model::load(&path).unwrap();
     let mut p = Parity::new(&model, &path);
     let corpora = data.join("corpora");

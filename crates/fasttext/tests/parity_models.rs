@@ -27,14 +27,10 @@ fn write_lines(path: &Path, lines: &[String]) {
 
 #[test]
 fn trained_models_of_every_kind_match_cpp() {
-    let Ok(python) = std::env::var("PRIMER_REF_PYTHON") else {
-        eprintln!(
-            "SKIPPED trained_models_of_every_kind_match_cpp: set PRIMER_REF_PYTHON to a python with fasttext-numpy2-wheel 0.9.2"
-        );
+    let Some(python) = primer_testdata::ref_python_or_skip("fasttext-numpy2-wheel 0.9.2") else {
         return;
     };
     let Some(data) = data_dir() else {
-        eprintln!("SKIPPED trained_models_of_every_kind_match_cpp: ../shared/data is not there");
         return;
     };
     let corpora = data.join("corpora");

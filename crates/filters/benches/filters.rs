@@ -25,7 +25,10 @@ use primer_filters::{ChainCounts, ChainOutcome, FilterConfig, FilterRule, Langua
 fn main() {
     // Measure memory as the `primer` program runs: with its allocator settings.
     primer_core::tune_allocator();
-    let data = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"));
+    let Some(data) = primer_testdata::shared_data() else {
+        eprintln!("SKIPPED: the filter bench reads the shared corpora; set PRIMER_TEST_DATA");
+        return;
+    };
     let n: usize = std::env::var("PRIMER_BENCH_DOCS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -59,8 +62,7 @@ fn main() {
         base_dir: Path::new("/"),
     };
     let lang = LanguageConfig {
-        model: data
-            .join("models/lid.176.ftz")
+        model: primer_testdata::demo_data("lid.176.ftz")
             .to_string_lossy()
             .into_owned(),
         languages: vec!["en".into()],

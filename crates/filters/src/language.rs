@@ -263,10 +263,12 @@ mod tests {
     use super::*;
     use crate::text::test_dataset;
 
-    const MODEL: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/models/lid.176.ftz"
-    );
+    /// lid.176.ftz, the repository's copy (the demo uses it).
+    fn model() -> String {
+        primer_testdata::demo_data("lid.176.ftz")
+            .to_string_lossy()
+            .into_owned()
+    }
 
     fn ctx() -> BuildContext<'static> {
         BuildContext {
@@ -328,7 +330,7 @@ mod tests {
     /// NULs, which a C string cannot hold, are separators like spaces.
     #[test]
     fn newlines_and_nuls_read_as_spaces() {
-        let stage = config(MODEL).build(&ctx()).unwrap();
+        let stage = config(&model()).build(&ctx()).unwrap();
         let spaced = stage.predict("Der schnelle braune Fuchs springt über den faulen Hund.");
         assert_eq!(spaced.0, "de");
         assert_eq!(
@@ -348,7 +350,7 @@ mod tests {
                 "Der schnelle braune Fuchs springt über den faulen Hund.",
             ]],
         );
-        let stage = config(MODEL).build(&ctx()).unwrap();
+        let stage = config(&model()).build(&ctx()).unwrap();
         let ds = run_stage(&stage, &[input], &tmp.path().join("out"), 100).unwrap();
         let b = read_all(&ds).unwrap();
         assert_eq!(b.num_rows(), 1);

@@ -26,7 +26,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use primer_filters::{
     C4Config, Decision, FinewebConfig, GopherQualityConfig, GopherRepetitionConfig, LanguageConfig,
@@ -38,10 +38,6 @@ const CODE_EVERY: usize = 5;
 const CODE_MAX_BYTES: usize = 12_000;
 const CODE_FILES: usize = 1600;
 
-fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"))
-}
-
 fn read_zst_jsonl(path: &Path) -> impl Iterator<Item = serde_json::Value> {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let dec = zstd::Decoder::new(f).expect("zstd");
@@ -50,9 +46,9 @@ fn read_zst_jsonl(path: &Path) -> impl Iterator<Item = serde_json::Value> {
         .map(|l| serde_json::from_str(&l.expect("line")).expect("JSON"))
 }
 
-/// The documents of the test, as (id, text).
-fn sample() -> Vec<(String, String)> {
-    let d = data_dir().join("corpora");
+/// The documents of the test, as (id, text), from the shared data directory `data`.
+fn sample(data: &Path) -> Vec<(String, String)> {
+    let d = data.join("corpora");
     let mut out = Vec::new();
     for v in read_zst_jsonl(&d.join("docs-pages-extracted.jsonl.zst")).take(DOCS_PAGES) {
         out.push((
@@ -86,10 +82,9 @@ fn reason(d: &Decision) -> String {
 
 #[test]
 fn same_decisions_as_datatrove() {
-    let Ok(python) = std::env::var("PRIMER_REF_PYTHON") else {
-        eprintln!(
-            "SKIPPED same_decisions_as_datatrove: set PRIMER_REF_PYTHON to a python with datatrove[processing]==0.10.1, spacy and fasttext-wheel (.ci/run does)"
-        );
+    let Some(python) = primer_testdata::ref_python_or_skip(
+        "datatrove[processing]==0.10.1, spacy and fasttext-wheel",
+    ) else {
         return;
     };
     // PRIMER_PARITY_INPUT (a JSONL file of {"id", "text"}) replaces the sample, for debugging.
@@ -105,7 +100,12 @@ fn same_decisions_as_datatrove() {
                 )
             })
             .collect(),
-        None => sample(),
+        None => {
+            let Some(data) = primer_testdata::shared_data_or_skip() else {
+                return;
+            };
+            sample(&data)
+        }
     };
     let n_code = docs
         .iter()
@@ -129,13 +129,16 @@ fn same_decisions_as_datatrove() {
     std::fs::create_dir_all(&dir).unwrap();
     let in_path = dir.join("input.jsonl");
     let out_path = dir.join(format!("datatrove-{key:016x}.jsonl"));
-    let model = data_dir().join("models/lid.176.ftz");
+    let model = primer_testdata::demo_data("lid.176.ftz");
     if !out_path.exists() {
         std::fs::File::create(&in_path)
             .unwrap()
             .write_all(&input)
             .unwrap();
-        let nltk = data_dir().join("../reference/nltk_data");
+        // Beside the shared data, when it is there (so nothing imports NLTK's downloader).
+        let nltk = primer_testdata::shared_data()
+            .map(|d| d.join("../reference/nltk_data"))
+            .unwrap_or_default();
         eprintln!(
             "running datatrove on {} documents (minutes; cached afterwards)…",
             docs.len()
@@ -263,11 +266,13 @@ fn same_decisions_as_datatrove() {
 /// the same documents (one redactor over all documents in order, as one formatter).
 #[test]
 fn same_pii_redaction_as_datatrove() {
-    let Ok(python) = std::env::var("PRIMER_REF_PYTHON") else {
-        eprintln!("SKIPPED same_pii_redaction_as_datatrove: set PRIMER_REF_PYTHON (.ci/run does)");
+    let Some(python) = primer_testdata::ref_python_or_skip("datatrove[processing]==0.10.1") else {
         return;
     };
-    let docs = sample();
+    let Some(data) = primer_testdata::shared_data_or_skip() else {
+        return;
+    };
+    let docs = sample(&data);
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("filters-parity-pii");
     std::fs::create_dir_all(&dir).unwrap();
     let in_path = dir.join("input.jsonl");

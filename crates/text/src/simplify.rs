@@ -466,14 +466,10 @@ mod tests {
     #[test]
     fn by_char_equals_whole_text_on_real_documents() {
         use std::io::BufRead;
-        let dir = std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/data/corpora"
-        ));
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            eprintln!("SKIPPED: no shared data at {}", dir.display());
+        let Some(dir) = primer_testdata::shared_file_or_skip("corpora") else {
             return;
         };
+        let entries = std::fs::read_dir(&dir).unwrap();
         let (mut docs, mut fast) = (0, 0);
         for e in entries {
             let f = std::fs::File::open(e.unwrap().path()).unwrap();

@@ -8,17 +8,13 @@
 //! installs them) and the shared data; skipped with a message otherwise.
 
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use primer_text::words::{count_sentences, min_word_count, split_words};
 
 const DOCS_PAGES: usize = 700;
 const KERNEL_DOCS: usize = 200;
 const CODE_FILES: usize = 200;
-
-fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"))
-}
 
 fn read_zst_jsonl(path: &Path) -> impl Iterator<Item = serde_json::Value> {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -60,17 +56,12 @@ with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
 
 #[test]
 fn words_and_sentences_as_datatrove_splits_them() {
-    let Ok(python) = std::env::var("PRIMER_REF_PYTHON") else {
-        eprintln!(
-            "SKIPPED: set PRIMER_REF_PYTHON to a Python with datatrove 0.10.1 and spaCy (.ci/run does)"
-        );
+    let Some(python) = primer_testdata::ref_python_or_skip("datatrove 0.10.1 and spaCy") else {
         return;
     };
-    let dir = data_dir().join("corpora");
-    if !dir.exists() {
-        eprintln!("SKIPPED: no shared data at {}", dir.display());
+    let Some(dir) = primer_testdata::shared_file_or_skip("corpora") else {
         return;
-    }
+    };
     let docs = sample(&dir);
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.jsonl");

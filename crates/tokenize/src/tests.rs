@@ -1,5 +1,7 @@
-//! Stage tests: real tokenizers and text from `../shared/data`, reference readers,
-//! determinism across thread counts, and invariants under random settings (proptest).
+//! Stage tests: real tokenizers and text (the repository's demo corpus and GPT-2
+//! tokenizer; the shared corpora and Qwen3's tokenizer when they are there), reference
+//! readers, determinism across thread counts, and invariants under random settings
+//! (proptest).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -18,8 +20,9 @@ use crate::reader::{LlmcShard, MegatronShard, read_manifest, verify};
 use crate::shards::document_order;
 use crate::{ShardFormat, TokenWidth, Tokenize, TokenizeConfig};
 
-pub(crate) fn shared_data() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"))
+/// GPT-2's tokenizer.json, the repository's copy.
+fn gpt2() -> PathBuf {
+    primer_testdata::demo_data("gpt2-tokenizer.json")
 }
 
 /// A document dataset at `dir` with one part per entry of `parts`; `None` text is null.
@@ -72,10 +75,9 @@ pub(crate) fn docs_dataset(dir: &Path, parts: &[Vec<(String, Option<String>)>]) 
     Dataset::open(dir).unwrap()
 }
 
-/// The first `n` documents of a shared corpus, as (id, text).
-pub(crate) fn corpus_docs(name: &str, n: usize) -> Vec<(String, String)> {
-    let path = shared_data().join("corpora").join(name);
-    let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+/// The first `n` documents of a `.jsonl.zst` file, as (id, text).
+fn jsonl_zst_docs(path: &Path, n: usize) -> Vec<(String, String)> {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let r = std::io::BufReader::new(zstd::stream::read::Decoder::new(f).unwrap());
     r.lines()
         .take(n)
@@ -87,6 +89,30 @@ pub(crate) fn corpus_docs(name: &str, n: usize) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// The first `n` documents of a shared corpus, as (id, text); `None` after saying the
+/// test is skipped when the shared data is not there.
+pub(crate) fn corpus_docs(name: &str, n: usize) -> Option<Vec<(String, String)>> {
+    let path = primer_testdata::shared_file_or_skip(&format!("corpora/{name}"))?;
+    Some(jsonl_zst_docs(&path, n))
+}
+
+/// `n` documents of the repository's demo corpus: the Python documentation pages (220),
+/// then CPython source files (46).
+fn demo_docs(n: usize) -> Vec<(String, String)> {
+    let mut docs = jsonl_zst_docs(&primer_testdata::demo_data("python-docs.jsonl.zst"), n);
+    let more = n - docs.len();
+    docs.extend(jsonl_zst_docs(
+        &primer_testdata::demo_data("cpython-stdlib.jsonl.zst"),
+        more,
+    ));
+    assert_eq!(
+        docs.len(),
+        n,
+        "the demo corpus has fewer than {n} documents"
+    );
+    docs
 }
 
 fn config(tokenizer: &Path, output: &Path) -> TokenizeConfig {
@@ -162,11 +188,9 @@ fn write_jsonl(path: &Path, docs: &[(String, String)]) {
 /// Run `tests/reference/read_shards.py` with `$PRIMER_REF_PYTHON` (numpy + tokenizers);
 /// skipped, loudly, when the variable is unset.
 fn reference_readers(out: &Path, docs_jsonl: &Path) {
-    let Ok(python) = std::env::var("PRIMER_REF_PYTHON") else {
-        eprintln!(
-            "SKIPPED: the Megatron/llm.c reference readers (set PRIMER_REF_PYTHON to a python \
-             with numpy and tokenizers; .ci/run does)"
-        );
+    let Some(python) = primer_testdata::ref_python_or_skip(
+        "numpy and tokenizers, for the Megatron/llm.c reference readers",
+    ) else {
         return;
     };
     let script = concat!(
@@ -189,13 +213,13 @@ fn reference_readers(out: &Path, docs_jsonl: &Path) {
     eprintln!("{stdout}");
 }
 
-/// GPT-2 on real documentation pages: both formats, a validation split and several
+/// GPT-2 on real documentation pages and source files: both formats, a validation split and several
 /// shards; the shards read back equal a direct `tokenizers` encoding of each document, in
 /// the seeded order, and the Python reference readers agree.
 #[test]
 fn gpt2_shards_hold_exactly_the_encoded_documents() {
     let tmp = tempfile::tempdir().unwrap();
-    let docs = corpus_docs("docs-pages-extracted.jsonl.zst", 240);
+    let docs = demo_docs(240);
     let parts: Vec<Vec<(String, Option<String>)>> = docs
         .chunks(80)
         .map(|c| {
@@ -205,7 +229,7 @@ fn gpt2_shards_hold_exactly_the_encoded_documents() {
         })
         .collect();
     let input = docs_dataset(&tmp.path().join("docs"), &parts);
-    let tok_path = shared_data().join("tokenizers/gpt2/tokenizer.json");
+    let tok_path = gpt2();
     let out = tmp.path().join("shards");
     let mut c = config(&tok_path, &out);
     c.shard_tokens = 40_000;
@@ -261,14 +285,19 @@ fn gpt2_shards_hold_exactly_the_encoded_documents() {
 #[test]
 fn qwen3_shards_use_four_byte_tokens() {
     let tmp = tempfile::tempdir().unwrap();
-    let docs = corpus_docs("linux-kernel-docs-rst.jsonl.zst", 40);
+    let Some(tok_path) = primer_testdata::shared_file_or_skip("tokenizers/qwen3/tokenizer.json")
+    else {
+        return;
+    };
+    let Some(docs) = corpus_docs("linux-kernel-docs-rst.jsonl.zst", 40) else {
+        return;
+    };
     let parts = vec![
         docs.iter()
             .map(|(i, t)| (i.clone(), Some(t.clone())))
             .collect::<Vec<_>>(),
     ];
     let input = docs_dataset(&tmp.path().join("docs"), &parts);
-    let tok_path = shared_data().join("tokenizers/qwen3/tokenizer.json");
     let out = tmp.path().join("shards");
     let mut c = config(&tok_path, &out);
     c.shard_tokens = 20_000;
@@ -313,7 +342,7 @@ fn qwen3_shards_use_four_byte_tokens() {
 #[test]
 fn shards_are_byte_identical_across_threads_and_batches() {
     let tmp = tempfile::tempdir().unwrap();
-    let docs = corpus_docs("docs-pages-extracted.jsonl.zst", 150);
+    let docs = demo_docs(150);
     let parts: Vec<Vec<(String, Option<String>)>> = docs
         .chunks(50)
         .map(|c| {
@@ -323,7 +352,7 @@ fn shards_are_byte_identical_across_threads_and_batches() {
         })
         .collect();
     let input = docs_dataset(&tmp.path().join("docs"), &parts);
-    let tok_path = shared_data().join("tokenizers/gpt2/tokenizer.json");
+    let tok_path = gpt2();
     let mut results = Vec::new();
     for (threads, batch) in [(1, 500), (2, 7), (2, 1)] {
         let out = tmp.path().join(format!("shards-{threads}-{batch}"));
@@ -616,14 +645,11 @@ fn demo_tokenizer_is_the_shared_gpt2_json() {
         )
         .unwrap()
     };
-    let demo = read(PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../pipelines/demo-data/gpt2-tokenizer.json"
-    )));
-    assert_eq!(
-        demo,
-        read(shared_data().join("tokenizers/gpt2/tokenizer.json"))
-    );
+    let Some(shared) = primer_testdata::shared_file_or_skip("tokenizers/gpt2/tokenizer.json")
+    else {
+        return;
+    };
+    assert_eq!(read(gpt2()), read(shared));
 }
 
 /// primer's byte-level BPE encoder gives exactly the ids of `tokenizers` (encode without
@@ -633,14 +659,24 @@ fn demo_tokenizer_is_the_shared_gpt2_json() {
 #[test]
 fn fast_bpe_equals_tokenizers_on_real_text() {
     use rayon::prelude::*;
-    let path = shared_data().join("tokenizers/gpt2/tokenizer.json");
+    let Some(qwen) = primer_testdata::shared_file_or_skip("tokenizers/qwen3/tokenizer.json") else {
+        return;
+    };
+    let path = gpt2();
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let fast = crate::fastbpe::FastBpe::from_json(&json).expect("GPT-2 takes the fast path");
     let hf = tokenizers::Tokenizer::from_file(&path).unwrap();
     let mut texts: Vec<(String, String)> = Vec::new();
-    texts.extend(corpus_docs("docs-pages-extracted.jsonl.zst", 1200));
-    texts.extend(corpus_docs("cpython-stdlib-9-versions.jsonl.zst", 300));
-    texts.extend(corpus_docs("linux-kernel-docs-rst.jsonl.zst", 300));
+    for (name, n) in [
+        ("docs-pages-extracted.jsonl.zst", 1200),
+        ("cpython-stdlib-9-versions.jsonl.zst", 300),
+        ("linux-kernel-docs-rst.jsonl.zst", 300),
+    ] {
+        let Some(docs) = corpus_docs(name, n) else {
+            return;
+        };
+        texts.extend(docs);
+    }
     for (i, t) in [
         "",
         "<|endoftext|>",
@@ -670,10 +706,7 @@ fn fast_bpe_equals_tokenizers_on_real_text() {
         .sum();
     assert!(tokens > 3_000_000, "{tokens} tokens compared");
     // Tokenizers it does not reproduce take the tokenizers path.
-    let qwen: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(shared_data().join("tokenizers/qwen3/tokenizer.json")).unwrap(),
-    )
-    .unwrap();
+    let qwen: serde_json::Value = serde_json::from_slice(&std::fs::read(qwen).unwrap()).unwrap();
     assert!(crate::fastbpe::FastBpe::from_json(&qwen).is_none());
     let mut prefixed = json.clone();
     prefixed["pre_tokenizer"]["add_prefix_space"] = true.into();

@@ -8,15 +8,14 @@ use std::path::{Path, PathBuf};
 
 use primer_fasttext::{Model, Prediction, Predictor};
 
-/// `../shared/data` next to the project, if it is there.
+/// The shared data directory, or `None` after saying the test is skipped.
 pub fn data_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    d.is_dir().then_some(d)
+    primer_testdata::shared_data_or_skip()
 }
 
 /// lid.176.ftz as the repository carries it for the demo.
 pub fn lid_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo-data/lid.176.ftz")
+    primer_testdata::demo_data("lid.176.ftz")
 }
 
 /// `(id, text)` of every `every`-th record of a `.jsonl.zst` (the others are not parsed),

@@ -1,0 +1,182 @@
+//! Where primer's tests and benchmarks find data, and how they say they were skipped.
+//!
+//! Three places hold test data:
+//!
+//! - the repository's own small files in `pipelines/demo-data/` (lid.176, GPT-2's
+//!   tokenizer, HumanEval, the demo corpora): always there, [`demo_data`];
+//! - the large shared corpora, sites, benchmarks and tokenizers that live beside the
+//!   project on the machines that build it (`../shared/data`), or wherever
+//!   `PRIMER_TEST_DATA` points: [`shared_data`], often absent in a user's clone;
+//! - a Python with the reference tools (datatrove, spaCy, fastText…), named by
+//!   `PRIMER_REF_PYTHON`: [`ref_python`].
+//!
+//! A test that needs what is absent calls [`skip`] (or one of the `*_or_skip` helpers),
+//! which prints `SKIPPED <test binary> <test>: <reason>` straight to the process's stderr — past the
+//! test harness's output capture, so `cargo test` shows every skipped test and why — and
+//! the test returns. `.ci/run` counts those lines. Setting `PRIMER_NO_SKIP=1` turns a skip
+//! into a failure, for runs that must test everything.
+//!
+//! Only a dev-dependency: nothing here is part of primer.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The environment variable naming the shared test data directory.
+pub const TEST_DATA_VAR: &str = "PRIMER_TEST_DATA";
+/// The environment variable naming the reference tools' Python.
+pub const REF_PYTHON_VAR: &str = "PRIMER_REF_PYTHON";
+/// Set to `1` to make every skip a failure.
+pub const NO_SKIP_VAR: &str = "PRIMER_NO_SKIP";
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// The repository's demo data directory, `pipelines/demo-data/`.
+pub fn demo_data_dir() -> PathBuf {
+    repo_root().join("pipelines/demo-data")
+}
+
+/// A file of the repository's demo data (`pipelines/demo-data/<name>`), which every clone
+/// has: `lid.176.ftz`, `gpt2-tokenizer.json`, `HumanEval.jsonl.gz`,
+/// `python-docs.jsonl.zst`, `cpython-stdlib.jsonl.zst`.
+pub fn demo_data(name: &str) -> PathBuf {
+    let p = demo_data_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is not in the repository: demo data is tracked and always present",
+        p.display()
+    );
+    p
+}
+
+/// The shared data directory: `PRIMER_TEST_DATA` when set (it must then exist: a run
+/// that names data and does not find it is misconfigured, and fails), else
+/// `../shared/data` beside the repository when that exists, else `None`.
+pub fn shared_data() -> Option<PathBuf> {
+    match std::env::var_os(TEST_DATA_VAR) {
+        Some(v) if !v.is_empty() => {
+            let p = PathBuf::from(v);
+            assert!(
+                p.is_dir(),
+                "{TEST_DATA_VAR}={} is not a directory",
+                p.display()
+            );
+            Some(p)
+        }
+        _ => {
+            let p = repo_root().join("../shared/data");
+            p.is_dir().then_some(p)
+        }
+    }
+}
+
+/// `rel` inside the shared data directory, if the directory and the file are there.
+pub fn shared_file(rel: &str) -> Option<PathBuf> {
+    let p = shared_data()?.join(rel);
+    p.exists().then_some(p)
+}
+
+/// The reference tools' Python (`PRIMER_REF_PYTHON`), if set.
+pub fn ref_python() -> Option<String> {
+    std::env::var(REF_PYTHON_VAR).ok().filter(|s| !s.is_empty())
+}
+
+/// The running test's name, after its test binary's (`primer_tokenize`, `parity`, …):
+/// libtest names each test's thread after the test.
+fn test_name() -> String {
+    let binary = std::env::args()
+        .next()
+        .and_then(|a| {
+            let name = Path::new(&a).file_name()?.to_string_lossy().into_owned();
+            // Cargo names test binaries `<target>-<16 hex digits>`.
+            Some(match name.rsplit_once('-') {
+                Some((t, h)) if h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    t.to_string()
+                }
+                _ => name,
+            })
+        })
+        .unwrap_or_default();
+    match std::thread::current().name() {
+        Some(n) if n != "main" => format!("{binary} {n}"),
+        _ => binary,
+    }
+}
+
+/// Say that the running test is skipped and why: `SKIPPED <binary> <test>: <reason>` on the
+/// process's stderr, which the test harness does not capture. Panics instead when
+/// `PRIMER_NO_SKIP=1`. The caller returns after this.
+pub fn skip(reason: &str) {
+    let line = format!("SKIPPED {}: {reason}\n", test_name());
+    if std::env::var(NO_SKIP_VAR).is_ok_and(|v| v == "1") {
+        panic!("{NO_SKIP_VAR}=1 but {}", line.trim_end());
+    }
+    // `eprintln!` would be captured by the test harness and shown only on failure.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+fn missing_data_reason(rel: &str) -> String {
+    match shared_data() {
+        Some(d) => format!("{} is not there", d.join(rel).display()),
+        None => format!(
+            "needs the shared test data ({rel}); set {TEST_DATA_VAR} to its directory \
+             (.ci/run uses ../shared/data)"
+        ),
+    }
+}
+
+/// The shared data directory, or `None` after saying the test is skipped.
+pub fn shared_data_or_skip() -> Option<PathBuf> {
+    let d = shared_data();
+    if d.is_none() {
+        skip(&missing_data_reason("the shared data directory"));
+    }
+    d
+}
+
+/// A file in the shared data, or `None` after saying the test is skipped.
+pub fn shared_file_or_skip(rel: &str) -> Option<PathBuf> {
+    let f = shared_file(rel);
+    if f.is_none() {
+        skip(&missing_data_reason(rel));
+    }
+    f
+}
+
+/// The reference Python, or `None` after saying the test is skipped; `needs` says what
+/// it must have (e.g. `datatrove 0.10.1 and spaCy`).
+pub fn ref_python_or_skip(needs: &str) -> Option<String> {
+    let p = ref_python();
+    if p.is_none() {
+        skip(&format!(
+            "set {REF_PYTHON_VAR} to a Python with {needs} (.ci/run installs one)"
+        ));
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_data_is_in_the_repository() {
+        assert!(demo_data("lid.176.ftz").is_file());
+        assert!(demo_data("gpt2-tokenizer.json").is_file());
+        assert!(demo_data("HumanEval.jsonl.gz").is_file());
+    }
+
+    #[test]
+    fn the_test_name_is_the_thread_name() {
+        let name = test_name();
+        assert_eq!(
+            name,
+            "primer_testdata tests::the_test_name_is_the_thread_name"
+        );
+    }
+}
