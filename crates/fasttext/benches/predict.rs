@@ -13,7 +13,6 @@
 //! `PRIMER_BENCH_MB` (default 30): megabytes of text to use.
 
 use std::io::BufRead;
-use std::path::Path;
 use std::time::Instant;
 
 use primer_fasttext::{Model, Prediction};
