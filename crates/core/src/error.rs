@@ -37,6 +37,14 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// An external service (an LLM API, a web server) refuses or fails in a way no retry
+    /// fixes; the message names the service and what to check.
+    #[error("{0}")]
+    External(String),
+    /// The run stopped at a limit the user set (an LLM budget); what was done is kept and
+    /// a rerun continues from it.
+    #[error("{0}")]
+    Stopped(String),
     /// The run was cancelled (Ctrl-C or a failed sibling task).
     #[error("cancelled")]
     Cancelled,
@@ -72,7 +80,7 @@ impl Error {
     /// Whether the user can fix this by changing input or settings.
     pub fn is_user_error(&self) -> bool {
         match self {
-            Error::Input(_) | Error::Manifest { .. } => true,
+            Error::Input(_) | Error::Manifest { .. } | Error::Stopped(_) => true,
             Error::Stage { source, .. } => source.is_user_error(),
             _ => false,
         }

@@ -2,7 +2,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::datatypes::SchemaRef;
 
-use crate::{Dataset, Error, PartInfo, Result, TaskOutput};
+use crate::{Counters, Dataset, Error, Manifest, PartInfo, Result, TaskOutput};
 
 /// The schema of one input of a stage, named by the id of the stage that makes it.
 #[derive(Debug, Clone)]
@@ -105,5 +105,17 @@ pub trait Stage: Send + Sync {
     /// Facts recorded in the manifest's `notes` (for example that text is modified).
     fn notes(&self) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::new()
+    }
+
+    /// Notes derived from the counters summed over all tasks, when the manifest is
+    /// written (an LLM stage's latency percentiles, say). Default none.
+    fn counter_notes(&self, _counters: &Counters) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::Map::new()
+    }
+
+    /// Lines for the terminal after the stage's line when it completes (an LLM stage's
+    /// requests, cache hits, retries, failures, tokens and cost). Default none.
+    fn report(&self, _manifest: &Manifest) -> Vec<String> {
+        Vec::new()
     }
 }

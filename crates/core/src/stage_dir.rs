@@ -18,6 +18,8 @@ use crate::{
 const RUNNING_FILE: &str = "_running.json";
 const TASKS_DIR: &str = "_tasks";
 const SCRATCH_DIR: &str = "_scratch";
+/// A stage's persistent cache (the LLM response cache): kept when the dataset is rebuilt.
+pub const CACHE_DIR: &str = "_cache";
 /// Side datasets (rows a filter dropped, ids a dedupe removed) live in `side/<name>/`.
 const SIDE_DIR: &str = "side";
 /// Warnings kept per task and per manifest; the counters hold the full counts.
@@ -48,7 +50,9 @@ impl Default for WriteOptions {
 
 /// The directory a stage writes its dataset into, with the bookkeeping that makes the
 /// work resumable: `_running.json` (the fingerprint being built), `_tasks/task-N.json`
-/// (one per finished task: its parts and counters) and finally `_manifest.json`.
+/// (one per finished task: its parts and counters) and finally `_manifest.json`. A stage
+/// may keep a cache in `_cache/` (see [`CACHE_DIR`]) whose entries are keyed by their
+/// content: it survives rebuilds, so the LLM stages never pay twice for an answer.
 pub struct StageDir {
     dir: PathBuf,
     fingerprint: String,
@@ -82,7 +86,8 @@ struct Running {
 impl StageDir {
     /// Prepare `dir` to build the dataset with `fingerprint`. Work of an interrupted run
     /// with the same fingerprint is kept; anything else in the directory (a completed
-    /// dataset being rebuilt, work for other settings) is removed.
+    /// dataset being rebuilt, work for other settings) is removed, except the stage's
+    /// cache in `_cache/`.
     pub fn open(
         dir: &Path,
         fingerprint: &str,
@@ -95,7 +100,20 @@ impl StageDir {
                 .and_then(|t| serde_json::from_str::<Running>(&t).ok())
                 .is_some_and(|r| r.fingerprint == fingerprint);
         if !resumable && dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(dir, e))?;
+                if entry.file_name() == CACHE_DIR {
+                    continue;
+                }
+                let path = entry.path();
+                let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.map_err(|e| Error::io(&path, e))?;
+            }
         }
         std::fs::create_dir_all(dir.join(TASKS_DIR)).map_err(|e| Error::io(dir, e))?;
         if !resumable {
@@ -215,6 +233,30 @@ impl StageDir {
         seconds: f64,
         notes: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Option<Manifest>> {
+        self.finalize_with(
+            stage,
+            provenance,
+            num_tasks,
+            tasks_reused,
+            seconds,
+            notes,
+            &|_| serde_json::Map::new(),
+        )
+    }
+
+    /// [`finalize`](Self::finalize), with notes derived from the summed counters of all
+    /// tasks (see [`Stage::counter_notes`](crate::Stage::counter_notes)).
+    #[allow(clippy::too_many_arguments)]
+    pub fn finalize_with(
+        &self,
+        stage: StageInfo,
+        provenance: crate::Provenance,
+        num_tasks: usize,
+        tasks_reused: u64,
+        seconds: f64,
+        notes: serde_json::Map<String, serde_json::Value>,
+        derive: &dyn Fn(&Counters) -> serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<Manifest>> {
         let done = self.completed(num_tasks);
         if done.len() < num_tasks {
             return Ok(None);
@@ -280,6 +322,7 @@ impl StageDir {
                 }
             }
         }
+        notes.extend(derive(&counters));
         let manifest = Manifest {
             format: Manifest::FORMAT.to_string(),
             stage,
@@ -607,6 +650,33 @@ mod tests {
             id: "s".into(),
             kind: "test".into(),
         }
+    }
+
+    #[test]
+    fn a_rebuild_keeps_the_stage_cache_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        let sd = StageDir::open(&dir, "fp1", schema(), WriteOptions::default()).unwrap();
+        let mut out = sd.task_output(0).unwrap();
+        out.write(&batch(0, 10)).unwrap();
+        sd.complete(out).unwrap();
+        sd.finalize(info(), Provenance::default(), 1, 0, 0.0, Default::default())
+            .unwrap()
+            .unwrap();
+        std::fs::create_dir_all(dir.join(CACHE_DIR)).unwrap();
+        std::fs::write(dir.join(CACHE_DIR).join("llm.redb"), b"answers").unwrap();
+        std::fs::write(dir.join("stray.txt"), b"x").unwrap();
+        let _sd = StageDir::open(&dir, "fp2", schema(), WriteOptions::default()).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["_cache", "_running.json", "_tasks"]);
+        assert_eq!(
+            std::fs::read(dir.join(CACHE_DIR).join("llm.redb")).unwrap(),
+            b"answers"
+        );
     }
 
     #[test]

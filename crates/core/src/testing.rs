@@ -98,7 +98,9 @@ pub fn run_stage_sharded(
             .into_owned(),
         kind: stage.kind().into(),
     };
-    sd.finalize(info, Provenance::default(), n, 0, 0.0, notes)?;
+    sd.finalize_with(info, Provenance::default(), n, 0, 0.0, notes, &|c| {
+        stage.counter_notes(c)
+    })?;
     Dataset::open(dir)
 }
 

@@ -7,6 +7,7 @@ use primer_dedupe::{DecontaminateConfig, ExactDedupeConfig, MinhashDedupeConfig}
 use primer_filters::{FilterConfig, LanguageConfig, PiiConfig};
 use primer_io::{ReadConfig, WriteConfig};
 use primer_sql::SqlConfig;
+use primer_synth::GenerateConfig;
 use primer_tokenize::TokenizeConfig;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -111,6 +112,7 @@ stage_kinds! {
     pii => Pii(PiiConfig),
     language => Language(LanguageConfig),
     tokenize => Tokenize(TokenizeConfig),
+    generate => Generate(Box<GenerateConfig>),
 }
 
 fn kinds_list() -> String {
@@ -139,6 +141,7 @@ impl StageOp {
             StageOp::Pii(c) => Box::new(c.build(ctx)?),
             StageOp::Language(c) => Box::new(c.build(ctx)?),
             StageOp::Tokenize(c) => Box::new(c.build(ctx)?),
+            StageOp::Generate(c) => Box::new(c.build(ctx)?),
         })
     }
 

@@ -572,13 +572,14 @@ fn run_stage(
         id: def.id.clone(),
         kind: def.op.kind().to_string(),
     };
-    match sd.finalize(
+    match sd.finalize_with(
         info,
         prov,
         num_tasks,
         reused as u64,
         started.elapsed().as_secs_f64(),
         notes,
+        &|c| stage.counter_notes(c),
     )? {
         Some(m) => {
             let warnings = m.counters.get("warnings");
@@ -594,6 +595,9 @@ fn run_stage(
                 m.seconds,
                 counters_line(&m)
             ));
+            for line in stage.report(&m) {
+                log(&format!("  {line}"));
+            }
             Ok(StageOutcome::Ran {
                 manifest: Box::new(m),
                 tasks_run,

@@ -157,6 +157,32 @@ pub fn reference_markdown() -> String {
         "`filter` chain entry `fineweb`",
         "`{ fineweb = { … } }` in `chain`",
     );
+    // The LLM client's settings, shared by the stages that call a model.
+    section::<primer_llm::LlmConfig>(
+        &mut out,
+        "`llm` (the LLM client)",
+        "`[stages.<id>.generate.llm]`",
+    );
+    section::<primer_llm::LimitsConfig>(
+        &mut out,
+        "`llm.limits`",
+        "`[stages.<id>.generate.llm.limits]`",
+    );
+    section::<primer_llm::BudgetConfig>(
+        &mut out,
+        "`llm.budget`",
+        "`[stages.<id>.generate.llm.budget]`",
+    );
+    section::<primer_llm::PriceConfig>(
+        &mut out,
+        "`llm.price`",
+        "`[stages.<id>.generate.llm.price]`",
+    );
+    section::<primer_synth::ExecConfig>(
+        &mut out,
+        "`generate.exec` (exercise test runs)",
+        "`[stages.<id>.generate.exec]`",
+    );
     out
 }
 
