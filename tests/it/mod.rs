@@ -2,6 +2,7 @@ mod bad_input;
 mod dedupe;
 mod demo;
 mod filters;
+mod generate;
 mod resume;
 mod sql;
 mod tokenize;

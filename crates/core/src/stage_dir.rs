@@ -374,9 +374,13 @@ pub struct TaskOutput {
     warnings: Vec<String>,
     started: std::time::Instant,
     on_rows: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    on_status: Option<StatusFn>,
     sides: BTreeMap<String, TaskOutput>,
     notes: serde_json::Map<String, serde_json::Value>,
 }
+
+/// A stage's progress line callback ([`TaskOutput::status_callback`]).
+pub type StatusFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Remove what an interrupted attempt at `task` left in `dir`.
 fn remove_task_parts(dir: &Path, task: usize) -> Result<()> {
@@ -408,6 +412,7 @@ impl TaskOutput {
             warnings: Vec::new(),
             started: std::time::Instant::now(),
             on_rows: None,
+            on_status: None,
             sides: BTreeMap::new(),
             notes: serde_json::Map::new(),
         }
@@ -431,6 +436,18 @@ impl TaskOutput {
     /// Called with the number of rows of every batch written (progress bars).
     pub fn set_progress(&mut self, f: Arc<dyn Fn(u64) + Send + Sync>) {
         self.on_rows = Some(f);
+    }
+
+    /// Called with a stage's own progress line (an LLM stage's requests, in flight and
+    /// tokens per second), shown beside the progress bar.
+    pub fn set_status_callback(&mut self, f: StatusFn) {
+        self.on_status = Some(f);
+    }
+
+    /// The status callback, if the run shows progress: a stage calls it with a short
+    /// line while it works.
+    pub fn status_callback(&self) -> Option<StatusFn> {
+        self.on_status.clone()
     }
 
     /// Write a batch. Its columns must match the stage's output schema.
@@ -482,6 +499,7 @@ impl TaskOutput {
             lane,
             started: self.started,
             on_rows: self.on_rows.clone(),
+            on_status: self.on_status.clone(),
             ..TaskOutput::new(
                 self.dir.clone(),
                 self.task,

@@ -127,7 +127,7 @@ struct State {
     started: Instant,
     attempts: Mutex<HashMap<(u64, Option<u64>), usize>>,
     log: Mutex<Vec<Entry>>,
-    /// While set, requests wait before being answered (they are logged when they go on).
+    /// While set, new requests wait; when it is cleared they are dropped unanswered.
     hold: AtomicBool,
     held: AtomicU64,
     requests: AtomicU64,
@@ -228,12 +228,15 @@ impl Server {
         self.state.requests.load(Ordering::Relaxed)
     }
 
-    /// Hold every new request until [`release`](Self::release) (they are neither answered
-    /// nor logged meanwhile).
+    /// Hold every new request: it waits, and at [`release`](Self::release) its connection
+    /// is closed without an answer (logged as the fault `held`). These are the requests in
+    /// flight when a client is killed: a crash test holds the server, kills the client and
+    /// releases, so no request the client can no longer receive is counted as answered.
     pub fn hold(&self) {
         self.state.hold.store(true, Ordering::SeqCst);
     }
 
+    /// End a [`hold`](Self::hold): held requests are dropped, new ones are served.
     pub fn release(&self) {
         self.state.hold.store(false, Ordering::SeqCst);
     }
@@ -317,14 +320,28 @@ async fn handle(st: &State, req: Request<hyper::body::Incoming>) -> Reply {
         Ok(b) => b.to_bytes(),
         Err(e) => return Err(std::io::Error::other(e)),
     };
+    let at = st.started.elapsed();
     if st.hold.load(Ordering::SeqCst) {
         st.held.fetch_add(1, Ordering::SeqCst);
         while st.hold.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         st.held.fetch_sub(1, Ordering::SeqCst);
+        log(
+            st,
+            Entry {
+                prompt: 0,
+                seed: None,
+                attempt: 0,
+                outcome: Outcome::Fault("held".into()),
+                at,
+                tokens: 0,
+                key_ok: true,
+                had_key: auth.is_some(),
+            },
+        );
+        return Err(std::io::Error::other("held, then dropped"));
     }
-    let at = st.started.elapsed();
     if !path_ok {
         return json(
             StatusCode::NOT_FOUND,

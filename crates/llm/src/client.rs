@@ -82,7 +82,7 @@ impl std::fmt::Debug for Secret {
 pub struct Client {
     cfg: LlmConfig,
     model: String,
-    schema: Option<serde_json::Value>,
+    schema: Option<String>,
     http: reqwest::Client,
     url: reqwest::Url,
     key: Option<Secret>,
@@ -91,6 +91,7 @@ pub struct Client {
     limiter: Limiter,
     budget: Budget,
     live: Live,
+    created: std::time::Instant,
 }
 
 impl std::fmt::Debug for Client {
@@ -153,7 +154,7 @@ impl Client {
             .build()
             .map_err(|e| Error::Settings(format!("cannot make the HTTP client: {e}")))?;
         Ok(Client {
-            schema: cfg.schema_value(),
+            schema: cfg.schema_json(),
             http,
             url,
             key,
@@ -162,6 +163,7 @@ impl Client {
             limiter: Limiter::new(l.requests_per_minute, l.tokens_per_minute, l.burst_seconds),
             budget: Budget::new(cfg),
             live: Live::default(),
+            created: std::time::Instant::now(),
             cfg: cfg.clone(),
             model,
         })
@@ -181,13 +183,18 @@ impl Client {
         &self.live
     }
 
+    /// Time since the client was made (for rates of [`live`](Self::live) counts).
+    pub fn uptime(&self) -> Duration {
+        self.created.elapsed()
+    }
+
     /// The cache key of a prompt sample: base URL, model, messages, parameters, the
     /// sample's seed and its index.
     pub fn cache_key(&self, messages: &[Message], sample: u32) -> u128 {
         let body = RequestBody::new(
             &self.cfg,
             &self.model,
-            self.schema.as_ref(),
+            self.schema.as_deref(),
             messages,
             sample,
         );
@@ -201,7 +208,7 @@ impl Client {
         let body = RequestBody::new(
             &self.cfg,
             &self.model,
-            self.schema.as_ref(),
+            self.schema.as_deref(),
             messages,
             sample,
         );

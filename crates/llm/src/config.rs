@@ -59,12 +59,14 @@ pub struct LlmConfig {
     /// seeds (vLLM, llama.cpp, OpenAI best-effort). Default none (no seed sent).
     #[serde(default)]
     pub seed: Option<u64>,
-    /// A JSON schema the answer must follow (as a TOML table or a JSON string), sent as the
-    /// request's `response_format`. Servers with grammar-constrained decoding (vLLM,
-    /// llama.cpp, OpenAI) then answer valid JSON of that shape; check the values anyway —
-    /// not every server enforces `minimum`/`maximum`. Default none.
+    /// A JSON schema the answer must follow (a TOML table, or a string holding JSON), sent
+    /// as the request's `response_format`, its keys in the order written: a constrained
+    /// model writes the properties in that order, which changes what it writes. Servers
+    /// with grammar-constrained decoding (vLLM, llama.cpp, OpenAI) then mostly answer JSON
+    /// of that shape; check every answer anyway — not every server enforces
+    /// `minimum`/`maximum`, and a long string can run past `max_tokens`. Default none.
     #[serde(default)]
-    pub json_schema: Option<serde_json::Value>,
+    pub json_schema: Option<crate::OrderedJson>,
     /// How `json_schema` is sent: `openai` —
     /// `{"type": "json_schema", "json_schema": {"name": "answer", "schema": …, "strict": true}}`
     /// (OpenAI, vLLM, llama.cpp's server) — or `json_object` —
@@ -269,10 +271,7 @@ impl LlmConfig {
             out.push("llm.max_tokens must be at least 1".to_string());
         }
         if let Some(s) = &self.json_schema
-            && !s.is_object()
-            && !s.as_str().is_some_and(|t| {
-                serde_json::from_str::<serde_json::Value>(t).is_ok_and(|v| v.is_object())
-            })
+            && s.parsed().is_none()
         {
             out.push(
                 "llm.json_schema must be a table or a string holding a JSON object".to_string(),
@@ -332,12 +331,12 @@ impl LlmConfig {
         from_setting_or_env("model", &self.model, &self.model_env)
     }
 
-    /// The JSON schema as a JSON object, when one is set (a string is parsed).
-    pub(crate) fn schema_value(&self) -> Option<serde_json::Value> {
-        match &self.json_schema {
-            Some(serde_json::Value::String(s)) => serde_json::from_str(s).ok(),
-            other => other.clone(),
-        }
+    /// The JSON schema as JSON text, keys in their order, when one is set.
+    pub(crate) fn schema_json(&self) -> Option<String> {
+        self.json_schema
+            .as_ref()
+            .and_then(crate::OrderedJson::parsed)
+            .map(|v| v.to_json())
     }
 }
 

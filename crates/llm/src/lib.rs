@@ -20,6 +20,7 @@
 mod cache;
 mod client;
 mod config;
+mod json;
 mod limit;
 mod stats;
 mod wire;
@@ -27,6 +28,7 @@ mod wire;
 pub use cache::{CachedAnswer, ResponseCache};
 pub use client::{Answer, ChatError, Client, Failure, Live};
 pub use config::{BudgetConfig, JsonSchemaFormat, LimitsConfig, LlmConfig, PriceConfig};
+pub use json::OrderedJson;
 pub use stats::{CallStats, Cause, Summary, count_failure};
 pub use wire::Message;
 

@@ -46,14 +46,14 @@ pub(crate) struct RequestBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<serde_json::Value>,
+    pub response_format: Option<Box<serde_json::value::RawValue>>,
 }
 
 impl<'a> RequestBody<'a> {
     pub fn new(
         cfg: &'a LlmConfig,
         model: &'a str,
-        schema: Option<&serde_json::Value>,
+        schema: Option<&str>,
         messages: &'a [Message],
         sample: u32,
     ) -> Self {
@@ -65,14 +65,17 @@ impl<'a> RequestBody<'a> {
             max_tokens: cfg.max_tokens,
             stop: &cfg.stop,
             seed: cfg.seed.map(|s| s.wrapping_add(u64::from(sample))),
-            response_format: schema.map(|s| match cfg.json_schema_format {
-                JsonSchemaFormat::Openai => serde_json::json!({
-                    "type": "json_schema",
-                    "json_schema": { "name": "answer", "schema": s, "strict": true }
-                }),
-                JsonSchemaFormat::JsonObject => {
-                    serde_json::json!({ "type": "json_object", "schema": s })
-                }
+            // Built as text, so the schema's keys keep their order.
+            response_format: schema.and_then(|s| {
+                let text = match cfg.json_schema_format {
+                    JsonSchemaFormat::Openai => format!(
+                        r#"{{"type":"json_schema","json_schema":{{"name":"answer","schema":{s},"strict":true}}}}"#
+                    ),
+                    JsonSchemaFormat::JsonObject => {
+                        format!(r#"{{"type":"json_object","schema":{s}}}"#)
+                    }
+                };
+                serde_json::value::RawValue::from_string(text).ok()
             }),
         }
     }

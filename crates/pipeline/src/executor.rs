@@ -513,6 +513,12 @@ fn run_stage(
                     };
                     let mut out = sd.task_output(t)?;
                     out.set_progress(on_rows.clone());
+                    if opts.progress {
+                        let bar = bar.clone();
+                        out.set_status_callback(Arc::new(move |m: &str| {
+                            bar.set_message(m.to_string())
+                        }));
+                    }
                     if let Err(e) = stage.run_task(t, &ctx, &mut out) {
                         cancel.store(true, Ordering::Relaxed);
                         return Err(e);

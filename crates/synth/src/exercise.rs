@@ -57,25 +57,30 @@ pub fn code_of(answer: &str) -> String {
             any_fence = true;
             let lang = info.trim().to_ascii_lowercase();
             let mut block = Vec::new();
-            let mut closed = false;
             for l in lines.by_ref() {
                 if l.trim_start().starts_with("```") {
-                    closed = true;
                     break;
                 }
                 block.push(l);
             }
-            let _ = closed;
             if lang.is_empty() || lang == "python" || lang == "py" || lang == "python3" {
                 blocks.push(block.join("\n"));
             }
         }
     }
-    if any_fence {
-        blocks.join("\n\n")
-    } else {
-        answer.to_string()
+    if blocks.iter().any(|b| !b.trim().is_empty()) {
+        return blocks.join("\n\n");
     }
+    if !any_fence {
+        return answer.to_string();
+    }
+    // Fences around nothing, or a stray closing fence after unfenced code: the answer
+    // without its fence lines.
+    answer
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("```"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// 1-based line and column of a byte offset.
@@ -304,6 +309,13 @@ print(running_sum([5]))
         let reason = |a: &str| parse_exercise(a).unwrap_err().reason;
         assert_eq!(reason("Sorry, I cannot do that."), "syntax_error");
         assert_eq!(reason("```\n```"), "no_code");
+        // Code with only a stray closing fence is still read.
+        assert_eq!(
+            parse_exercise("def h(x):\n    \"\"\"Id.\"\"\"\n    return x\nassert h(1) == 1\n```")
+                .unwrap()
+                .function,
+            "h"
+        );
         assert_eq!(
             reason("```python\nx = 1\nassert x == 1\n```"),
             "no_function"

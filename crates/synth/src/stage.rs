@@ -610,6 +610,12 @@ impl Stage for Generate {
         out.count("generate.samples", jobs.len() as u64);
         let counters = Mutex::new(Counters::default());
         let window = self.cfg.llm.limits.max_in_flight.saturating_mul(4).max(8);
+        let status = out.status_callback();
+        let show = |done: usize| {
+            if let Some(f) = &status {
+                f(&progress_line(&client, done, jobs.len()));
+            }
+        };
         let results: Vec<Outcome> = rt.block_on(async {
             let mut stream = futures::stream::iter(jobs.iter())
                 .map(|&(p, s)| self.sample(&client, &prompts[p], s, &counters))
@@ -626,6 +632,7 @@ impl Stage for Generate {
                         if ctx.cancel.load(Ordering::Relaxed) {
                             return Err(Error::Cancelled);
                         }
+                        show(results.len());
                     }
                 }
             }
@@ -722,6 +729,21 @@ impl Stage for Generate {
         }
         lines
     }
+}
+
+/// The progress line: this task's samples, and the client's requests, in flight and
+/// tokens per second.
+fn progress_line(client: &Client, done: usize, total: usize) -> String {
+    let l = client.live();
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    format!(
+        "task {done}/{total} samples; stage: {} answered, {} cached, {} failed, {} in flight, {:.0} tokens/s",
+        get(&l.answered),
+        get(&l.cache_hits),
+        get(&l.failed),
+        get(&l.in_flight),
+        get(&l.completion_tokens) as f64 / client.uptime().as_secs_f64().max(1e-3)
+    )
 }
 
 /// A run-stopping client error as a stage error.

@@ -1,6 +1,6 @@
 //! Where primer's tests and benchmarks find data, and how they say they were skipped.
 //!
-//! Three places hold test data:
+//! Three places hold test data, and one service may be there:
 //!
 //! - the repository's own small files in `pipelines/demo-data/` (lid.176, GPT-2's
 //!   tokenizer, HumanEval, the demo corpora): always there, [`demo_data`];
@@ -8,7 +8,9 @@
 //!   project on the machines that build it (`../shared/data`), or wherever
 //!   `PRIMER_TEST_DATA` points: [`shared_data`], often absent in a user's clone;
 //! - a Python with the reference tools (datatrove, spaCy, fastText…), named by
-//!   `PRIMER_REF_PYTHON`: [`ref_python`].
+//!   `PRIMER_REF_PYTHON`: [`ref_python`];
+//! - a real small LLM behind an OpenAI-compatible API, named by `PRIMER_TEST_LLM_URL` and
+//!   `PRIMER_TEST_LLM_MODEL`: [`llm_server_or_skip`].
 //!
 //! A test that needs what is absent calls [`skip`] (or one of the `*_or_skip` helpers),
 //! which prints `SKIPPED <test binary> <test>: <reason>` straight to the process's stderr — past the
@@ -84,6 +86,34 @@ pub fn shared_file(rel: &str) -> Option<PathBuf> {
 /// The reference tools' Python (`PRIMER_REF_PYTHON`), if set.
 pub fn ref_python() -> Option<String> {
     std::env::var(REF_PYTHON_VAR).ok().filter(|s| !s.is_empty())
+}
+
+/// The environment variables naming a real OpenAI-compatible server for end-to-end LLM
+/// tests (`.ci/run` starts SmolLM2-135M-Instruct under llama-cpp-python and sets them).
+pub const LLM_URL_VAR: &str = "PRIMER_TEST_LLM_URL";
+pub const LLM_MODEL_VAR: &str = "PRIMER_TEST_LLM_MODEL";
+
+/// The real model's base URL and name, or `None` after saying the test is skipped.
+pub fn llm_server_or_skip() -> Option<(String, String)> {
+    let url = std::env::var(LLM_URL_VAR).ok().filter(|s| !s.is_empty());
+    let model = std::env::var(LLM_MODEL_VAR).ok().filter(|s| !s.is_empty());
+    match (url, model) {
+        (Some(u), Some(m)) => Some((u, m)),
+        _ => {
+            skip(&format!(
+                "set {LLM_URL_VAR} and {LLM_MODEL_VAR} to a real OpenAI-compatible server and model (.ci/run starts SmolLM2-135M-Instruct with llama-cpp-python)"
+            ));
+            None
+        }
+    }
+}
+
+/// Print a line to the process's stderr past the test harness's capture (figures a test
+/// measured, for the CI log).
+pub fn report(line: &str) {
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(format!("{line}\n").as_bytes());
 }
 
 /// The running test's name, after its test binary's (`primer_tokenize`, `parity`, …):
