@@ -131,6 +131,70 @@ struct State {
     hold: AtomicBool,
     held: AtomicU64,
     requests: AtomicU64,
+    timer: Timer,
+}
+
+/// Wakes waiters at their deadlines to within tens of microseconds (tokio's timer rounds
+/// up to the next millisecond, which would add about a millisecond to a "fixed" latency).
+struct Timer {
+    queue: Arc<(Mutex<std::collections::BinaryHeap<Due>>, std::sync::Condvar)>,
+}
+
+struct Due(Instant, tokio::sync::oneshot::Sender<()>);
+
+impl PartialEq for Due {
+    fn eq(&self, o: &Self) -> bool {
+        self.0 == o.0
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Due {
+    // The earliest deadline on top of the max-heap.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        o.0.cmp(&self.0)
+    }
+}
+
+impl Timer {
+    fn new() -> Timer {
+        let queue = Arc::new((
+            Mutex::new(std::collections::BinaryHeap::<Due>::new()),
+            std::sync::Condvar::new(),
+        ));
+        let q = Arc::downgrade(&queue);
+        std::thread::Builder::new()
+            .name("fake-openai-timer".into())
+            .spawn(move || {
+                loop {
+                    let Some(q) = q.upgrade() else { return };
+                    let (lock, cv) = &*q;
+                    let mut heap = lock.lock().unwrap();
+                    let now = Instant::now();
+                    while heap.peek().is_some_and(|d| d.0 <= now) {
+                        let _ = heap.pop().expect("peeked").1.send(());
+                    }
+                    let wait = heap
+                        .peek()
+                        .map_or(Duration::from_millis(100), |d| d.0 - now);
+                    let _ = cv.wait_timeout(heap, wait).unwrap();
+                }
+            })
+            .expect("timer thread");
+        Timer { queue }
+    }
+
+    fn at(&self, when: Instant) -> tokio::sync::oneshot::Receiver<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (lock, cv) = &*self.queue;
+        lock.lock().unwrap().push(Due(when, tx));
+        cv.notify_one();
+        rx
+    }
 }
 
 /// A running server; dropping it stops it.
@@ -165,6 +229,7 @@ impl Server {
             hold: AtomicBool::new(false),
             held: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            timer: Timer::new(),
         });
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
@@ -309,6 +374,7 @@ fn tokens_of(text: &str) -> u64 {
 }
 
 async fn handle(st: &State, req: Request<hyper::body::Incoming>) -> Reply {
+    let arrived = Instant::now();
     st.requests.fetch_add(1, Ordering::Relaxed);
     let auth = req
         .headers()
@@ -419,7 +485,7 @@ async fn handle(st: &State, req: Request<hyper::body::Incoming>) -> Reply {
         had_key: auth.is_some(),
     };
     if !st.cfg.latency.is_zero() {
-        tokio::time::sleep(st.cfg.latency).await;
+        let _ = st.timer.at(arrived + st.cfg.latency).await;
     }
     if !key_ok {
         entry.outcome = Outcome::Fault("401".into());

@@ -259,7 +259,7 @@ impl Client {
                     let (p, c) = (answer.prompt_tokens, answer.completion_tokens);
                     self.limiter.settle(est_tokens as f64, (p + c) as f64);
                     let cost = self.budget.settle(reservation, Some((p, c)));
-                    self.cache.put(key, &answer).await?;
+                    self.cache.put(key, &answer)?;
                     self.live.answered.fetch_add(1, Ordering::Relaxed);
                     self.live.completion_tokens.fetch_add(c, Ordering::Relaxed);
                     stats.latency = Some(latency);

@@ -8,8 +8,8 @@
 //! and for the requests- and tokens-per-minute buckets ([`LimitsConfig`], which also follow
 //! a server's `x-ratelimit-*` headers), sends the request with a timeout and retries 429s,
 //! 5xxs, timeouts, dropped connections and answers that are not chat completions with
-//! exponential backoff and jitter, honouring `Retry-After`. An answer is committed to the
-//! cache before it is returned, so a killed run repeats only the requests in flight.
+//! exponential backoff and jitter, honouring `Retry-After`. An answer is in the cache's
+//! journal before it is returned, so a killed run repeats only the requests in flight.
 //! Each call reports what it did as [`CallStats`], which a stage adds to its counters;
 //! [`Summary`] reads them back for the manifest and the terminal.
 //!
