@@ -5,10 +5,10 @@
 //! In front of it is a journal, one per process: [`ResponseCache::put`] appends the answer
 //! to the journal with one `write` — from then on it is in the kernel's page cache, so a
 //! process killed at any moment (kill -9, OOM, Ctrl-C) loses no answer it received — and
-//! hands it to a writer thread that commits answers to redb in groups, each commit durable
-//! (`fsync`). A commit takes about a millisecond here; waiting for it would add that to
-//! every request, the journal does not. A power loss can lose the answers of the last
-//! commit interval (a few milliseconds); those would be asked again.
+//! hands it to a writer thread that commits answers to redb in groups gathered for up to
+//! 50 ms, each commit durable (`fsync`). A commit takes about a millisecond here; waiting
+//! for it would add that to every request, the journal does not. A power loss can lose the
+//! answers of the last 50 ms; those would be asked again.
 //!
 //! When a cache is opened, journals left by processes that died (their file lock is free)
 //! are replayed into redb and removed; a clean close commits everything and removes its
@@ -29,6 +29,8 @@ use crate::Error;
 const ANSWERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("answers");
 /// Most answers in one commit.
 const GROUP: usize = 4096;
+/// How long answers are gathered before a commit (the most a power loss can lose).
+const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 /// A journal record's header: key (16), payload length (4), checksum of both (8).
 const HEADER: usize = 28;
 
@@ -43,7 +45,7 @@ pub struct CachedAnswer {
 }
 
 /// Answers journaled but not yet committed to redb, by key.
-type Pending = Arc<Mutex<HashMap<u128, Vec<u8>>>>;
+type Pending = Arc<Mutex<HashMap<u128, Arc<[u8]>>>>;
 
 /// The response cache of one stage.
 pub struct ResponseCache {
@@ -215,7 +217,7 @@ impl ResponseCache {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, payload);
+            .insert(key, payload.into());
         self.tx
             .as_ref()
             .ok_or_else(|| Error::Cache("the cache is closed".into()))?
@@ -279,20 +281,24 @@ fn write_loop(
 ) -> Result<(), String> {
     let mut result = Ok(());
     while let Ok(first) = rx.recv() {
+        // Gather for up to COMMIT_EVERY: every commit fsyncs, and answers are safe in
+        // the journal meanwhile.
+        let deadline = std::time::Instant::now() + COMMIT_EVERY;
         let mut keys = vec![first];
         while keys.len() < GROUP {
-            match rx.try_recv() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
                 Ok(k) => keys.push(k),
                 Err(_) => break,
             }
         }
-        let items: Vec<(u128, Vec<u8>)> = {
+        let items: Vec<(u128, Arc<[u8]>)> = {
             let p = pending.lock().unwrap_or_else(|e| e.into_inner());
             keys.iter()
                 .filter_map(|k| p.get(k).map(|v| (*k, v.clone())))
                 .collect()
         };
-        let refs: Vec<(u128, &[u8])> = items.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        let refs: Vec<(u128, &[u8])> = items.iter().map(|(k, v)| (*k, &v[..])).collect();
         match commit(db, &refs) {
             Ok(()) => {
                 let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
