@@ -22,6 +22,7 @@ mod client;
 mod config;
 mod json;
 mod limit;
+mod stage;
 mod stats;
 mod wire;
 
@@ -29,6 +30,7 @@ pub use cache::{CachedAnswer, ResponseCache};
 pub use client::{Answer, ChatError, Client, Failure, Live};
 pub use config::{BudgetConfig, JsonSchemaFormat, LimitsConfig, LlmConfig, PriceConfig};
 pub use json::OrderedJson;
+pub use stage::{StageClient, progress_line, stage_error, summary_notes};
 pub use stats::{CallStats, Cause, Summary, count_failure};
 pub use wire::Message;
 

@@ -12,10 +12,13 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::StreamExt;
 use primer_core::{
-    BuildContext, CACHE_DIR, Counters, Dataset, Error, InputSchema, Manifest, Result, Stage,
-    TaskContext, TaskOutput,
+    BuildContext, Counters, Dataset, Error, InputSchema, Manifest, Result, Stage, TaskContext,
+    TaskOutput,
 };
-use primer_llm::{ChatError, Client, Message, Summary, count_failure};
+use primer_llm::{
+    ChatError, Client, Message, StageClient, Summary, count_failure, progress_line, stage_error,
+    summary_notes,
+};
 
 use crate::config::{GenerateConfig, ParseKind};
 use crate::design::{Design, SplitMix64};
@@ -39,8 +42,7 @@ pub struct Generate {
     parse: ParseKind,
     template_name: String,
     selected: OnceLock<Vec<u64>>,
-    runtime: OnceLock<std::result::Result<tokio::runtime::Runtime, String>>,
-    client: Mutex<Option<Arc<Client>>>,
+    llm: StageClient,
     sandbox: OnceLock<Sandbox>,
 }
 
@@ -145,8 +147,7 @@ impl GenerateConfig {
                 .map_or_else(|| "custom".to_string(), |t| t.name().to_string()),
             env,
             selected: OnceLock::new(),
-            runtime: OnceLock::new(),
-            client: Mutex::new(None),
+            llm: StageClient::new(&self.llm),
             sandbox: OnceLock::new(),
             cfg: self.clone(),
         })
@@ -247,34 +248,6 @@ impl Generate {
     fn selected(&self) -> &[u64] {
         self.selected
             .get_or_init(|| self.design.select(self.cfg.sample, self.cfg.seed))
-    }
-
-    fn runtime(&self) -> Result<&tokio::runtime::Runtime> {
-        self.runtime
-            .get_or_init(|| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("primer-llm")
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
-            .as_ref()
-            .map_err(|e| Error::Internal(format!("cannot start the LLM runtime: {e}")))
-    }
-
-    fn client(&self, dir: &std::path::Path) -> Result<Arc<Client>> {
-        let mut c = self.client.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = c.as_ref() {
-            return Ok(c.clone());
-        }
-        let path = dir.join(CACHE_DIR).join("llm.redb");
-        let client = Arc::new(Client::new(&self.cfg.llm, &path).map_err(|e| match e {
-            primer_llm::Error::Settings(m) => Error::input(m),
-            e => Error::External(e.to_string()),
-        })?);
-        *c = Some(client.clone());
-        Ok(client)
     }
 
     /// Render one prompt from its variables.
@@ -597,8 +570,8 @@ impl Stage for Generate {
 
     fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
         let prompts = self.prompts(task, ctx, out)?;
-        let client = self.client(ctx.dir)?;
-        let rt = self.runtime()?;
+        let client = self.llm.client(ctx.dir)?;
+        let rt = self.llm.runtime()?;
         let n = self.cfg.n;
         let jobs: Vec<(usize, u32)> = (0..prompts.len())
             .flat_map(|p| (0..n).map(move |s| (p, s)))
@@ -613,7 +586,7 @@ impl Stage for Generate {
         let status = out.status_callback();
         let show = |done: usize| {
             if let Some(f) = &status {
-                f(&progress_line(&client, done, jobs.len()));
+                f(&progress_line(&client, "samples", done, jobs.len()));
             }
         };
         let results: Vec<Outcome> = rt.block_on(async {
@@ -625,7 +598,7 @@ impl Stage for Generate {
                 tokio::select! {
                     next = stream.next() => match next {
                         Some(Ok(o)) => results.push(o),
-                        Some(Err(e)) => return Err(chat_error(e)),
+                        Some(Err(e)) => return Err(stage_error(e)),
                         None => break,
                     },
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {
@@ -693,11 +666,7 @@ impl Stage for Generate {
     }
 
     fn counter_notes(&self, counters: &Counters) -> serde_json::Map<String, serde_json::Value> {
-        let mut m = serde_json::Map::new();
-        if let Some(s) = Summary::from_counters(counters) {
-            m.insert("llm".into(), s.to_json());
-        }
-        m
+        summary_notes(counters)
     }
 
     fn report(&self, manifest: &Manifest) -> Vec<String> {
@@ -728,31 +697,6 @@ impl Stage for Generate {
             ));
         }
         lines
-    }
-}
-
-/// The progress line: this task's samples, and the client's requests, in flight and
-/// tokens per second.
-fn progress_line(client: &Client, done: usize, total: usize) -> String {
-    let l = client.live();
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    format!(
-        "task {done}/{total} samples; stage: {} answered, {} cached, {} failed, {} in flight, {:.0} tokens/s",
-        get(&l.answered),
-        get(&l.cache_hits),
-        get(&l.failed),
-        get(&l.in_flight),
-        get(&l.completion_tokens) as f64 / client.uptime().as_secs_f64().max(1e-3)
-    )
-}
-
-/// A run-stopping client error as a stage error.
-fn chat_error(e: ChatError) -> Error {
-    match e {
-        ChatError::Budget(m) => Error::Stopped(m),
-        ChatError::Fatal(m) => Error::External(m),
-        ChatError::Cache(e) => Error::External(e.to_string()),
-        ChatError::Failed(f) => Error::Internal(format!("an unrecorded failure: {}", f.detail)),
     }
 }
 
