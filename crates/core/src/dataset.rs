@@ -65,6 +65,17 @@ impl Dataset {
         PartReader::open(&self.part_path(part), batch_size)
     }
 
+    /// Stream the record batches of one part with only the named columns (those the part
+    /// has), at most `batch_size` rows each: a scan that needs ids does not read the text.
+    pub fn read_part_columns(
+        &self,
+        part: usize,
+        batch_size: usize,
+        columns: &[&str],
+    ) -> Result<PartReader> {
+        PartReader::open_columns(&self.part_path(part), batch_size, Some(columns))
+    }
+
     /// Stream every batch of every part, in part order.
     pub fn batches(&self, batch_size: usize) -> impl Iterator<Item = Result<RecordBatch>> + '_ {
         (0..self.num_parts()).flat_map(move |i| match self.read_part(i, batch_size) {
@@ -82,9 +93,26 @@ pub struct PartReader {
 
 impl PartReader {
     pub fn open(path: &Path, batch_size: usize) -> Result<PartReader> {
+        PartReader::open_columns(path, batch_size, None)
+    }
+
+    /// [`open`](Self::open), reading only `columns` when given.
+    pub fn open_columns(
+        path: &Path,
+        batch_size: usize,
+        columns: Option<&[&str]>,
+    ) -> Result<PartReader> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let inner = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| Error::parquet(path, e))?
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+        if let Some(cols) = columns {
+            let mask = parquet::arrow::ProjectionMask::columns(
+                builder.parquet_schema(),
+                cols.iter().copied(),
+            );
+            builder = builder.with_projection(mask);
+        }
+        let inner = builder
             .with_batch_size(batch_size.max(1))
             .build()
             .map_err(|e| Error::parquet(path, e))?;

@@ -24,6 +24,7 @@ mod json;
 mod limit;
 mod stage;
 mod stats;
+pub mod template;
 mod wire;
 
 pub use cache::{CachedAnswer, ResponseCache};

@@ -6,6 +6,7 @@ use crate::graph::BrokenStage;
 use primer_dedupe::{DecontaminateConfig, ExactDedupeConfig, MinhashDedupeConfig};
 use primer_filters::{FilterConfig, LanguageConfig, PiiConfig};
 use primer_io::{ReadConfig, WriteConfig};
+use primer_quality::{AnnotateConfig, ScoreConfig, TrainClassifierConfig};
 use primer_sql::SqlConfig;
 use primer_synth::GenerateConfig;
 use primer_tokenize::TokenizeConfig;
@@ -113,6 +114,9 @@ stage_kinds! {
     language => Language(LanguageConfig),
     tokenize => Tokenize(TokenizeConfig),
     generate => Generate(Box<GenerateConfig>),
+    annotate => Annotate(Box<AnnotateConfig>),
+    train_classifier => TrainClassifier(Box<TrainClassifierConfig>),
+    score => Score(Box<ScoreConfig>),
 }
 
 fn kinds_list() -> String {
@@ -142,6 +146,9 @@ impl StageOp {
             StageOp::Language(c) => Box::new(c.build(ctx)?),
             StageOp::Tokenize(c) => Box::new(c.build(ctx)?),
             StageOp::Generate(c) => Box::new(c.build(ctx)?),
+            StageOp::Annotate(c) => Box::new(c.build(ctx)?),
+            StageOp::TrainClassifier(c) => Box::new(c.build(ctx, inputs)?),
+            StageOp::Score(c) => Box::new(c.build(ctx, inputs)?),
         })
     }
 

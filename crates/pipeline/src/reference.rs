@@ -161,7 +161,7 @@ pub fn reference_markdown() -> String {
     section::<primer_llm::LlmConfig>(
         &mut out,
         "`llm` (the LLM client)",
-        "`[stages.<id>.generate.llm]`",
+        "`[stages.<id>.generate.llm]`, `[stages.<id>.annotate.llm]`",
     );
     section::<primer_llm::LimitsConfig>(
         &mut out,

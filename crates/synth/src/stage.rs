@@ -15,6 +15,7 @@ use primer_core::{
     BuildContext, Counters, Dataset, Error, InputSchema, Manifest, Result, Stage, TaskContext,
     TaskOutput,
 };
+use primer_llm::template::{Prompts, Value, cell, prompt_id, row_values};
 use primer_llm::{
     ChatError, Client, Message, StageClient, Summary, count_failure, progress_line, stage_error,
     summary_notes,
@@ -32,10 +33,7 @@ const BATCH_ROWS: usize = 1024;
 pub struct Generate {
     cfg: GenerateConfig,
     source: String,
-    env: minijinja::Environment<'static>,
-    has_system: bool,
-    /// The template's variables (those not set inside it).
-    template_vars: BTreeSet<String>,
+    prompts: Prompts,
     /// The user prompt's text, for the fingerprint when it comes from a file.
     prompt_source: String,
     design: Design,
@@ -105,27 +103,16 @@ impl GenerateConfig {
                 self.exec.timeout_secs
             ));
         }
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
-        let mut template_vars = BTreeSet::new();
-        if let Some(p) = &prompt {
-            match env.add_template_owned("prompt", p.clone()) {
-                Ok(()) => {}
-                Err(e) => problems.push(format!("the prompt template: {}", template_error(&e))),
-            }
-        }
-        if let Some(s) = &system
-            && let Err(e) = env.add_template_owned("system", s.clone())
-        {
-            problems.push(format!("the system template: {}", template_error(&e)));
-        }
-        for name in ["prompt", "system"] {
-            if let Ok(t) = env.get_template(name) {
-                template_vars.extend(t.undeclared_variables(false));
-            }
-        }
-        let globals: BTreeSet<String> = env.globals().map(|(k, _)| k.to_string()).collect();
-        template_vars.retain(|v| !globals.contains(v));
+        let prompts = match &prompt {
+            Some(p) => match Prompts::new(system.as_deref(), p) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    problems.extend(e);
+                    None
+                }
+            },
+            None => None,
+        };
         if !problems.is_empty() {
             return Err(Error::input(problems.join("; ")));
         }
@@ -137,29 +124,19 @@ impl GenerateConfig {
                 .source
                 .clone()
                 .unwrap_or_else(|| ctx.stage_id.to_string()),
-            has_system: system.is_some(),
-            template_vars,
+            prompts: prompts.expect("no problems, so the prompt compiled"),
             prompt_source: prompt.unwrap_or_default(),
             design,
             parse,
             template_name: self
                 .template
                 .map_or_else(|| "custom".to_string(), |t| t.name().to_string()),
-            env,
             selected: OnceLock::new(),
             llm: StageClient::new(&self.llm),
             sandbox: OnceLock::new(),
             cfg: self.clone(),
         })
     }
-}
-
-fn template_error(e: &minijinja::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(line) = e.line() {
-        s.push_str(&format!(" (line {line})"));
-    }
-    s
 }
 
 /// One prompt: its messages and what identifies it.
@@ -250,52 +227,22 @@ impl Generate {
             .get_or_init(|| self.design.select(self.cfg.sample, self.cfg.seed))
     }
 
-    /// Render one prompt from its variables.
-    fn render(&self, vars: &BTreeMap<String, minijinja::Value>) -> Result<Vec<Message>> {
-        let ctx = minijinja::Value::from_pairs(vars.iter().map(|(k, v)| (k.as_str(), v.clone())));
-        let mut messages = Vec::with_capacity(2);
-        if self.has_system {
-            let t = self
-                .env
-                .get_template("system")
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            messages.push(Message::system(t.render(&ctx).map_err(|e| {
-                Error::input(format!("the system template: {}", template_error(&e)))
-            })?));
-        }
-        let t = self
-            .env
-            .get_template("prompt")
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        messages.push(Message::user(t.render(&ctx).map_err(|e| {
-            Error::input(format!("the prompt template: {}", template_error(&e)))
-        })?));
-        Ok(messages)
-    }
-
     fn prompt(
         &self,
-        mut vars: BTreeMap<String, minijinja::Value>,
+        mut vars: BTreeMap<String, Value>,
         combo: u64,
         seed_id: Option<String>,
         position: String,
     ) -> Result<Prompt> {
         let mut design_json = serde_json::Map::new();
         for (k, v) in self.design.combination(combo) {
-            vars.insert(k.to_string(), minijinja::Value::from(v));
+            vars.insert(k.to_string(), Value::from(v));
             design_json.insert(k.to_string(), v.into());
         }
-        let messages = self.render(&vars)?;
-        let mut h = Vec::new();
-        for m in &messages {
-            h.extend_from_slice(m.role.as_bytes());
-            h.push(0);
-            h.extend_from_slice(m.content.as_bytes());
-            h.push(0);
-        }
+        let messages = self.prompts.render(&vars).map_err(Error::input)?;
         Ok(Prompt {
+            prompt_id: prompt_id(&messages),
             messages,
-            prompt_id: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&h)),
             vars: serde_json::Value::Object(design_json).to_string(),
             seed_id,
             position,
@@ -327,10 +274,7 @@ impl Generate {
             out.count("rows_in", batch.num_rows() as u64);
             let schema = batch.schema();
             for r in 0..batch.num_rows() {
-                let mut vars = BTreeMap::new();
-                for (i, f) in schema.fields().iter().enumerate() {
-                    vars.insert(f.name().clone(), cell(batch.column(i), r));
-                }
+                let vars = row_values(&batch, r);
                 let seed_id = schema.index_of("id").ok().and_then(|i| {
                     let c = batch.column(i);
                     (!c.is_null(r)).then(|| cell(c, r).to_string())
@@ -448,30 +392,6 @@ impl Generate {
     }
 }
 
-/// A cell as a template value: strings and numbers as themselves, the rest as text.
-fn cell(a: &ArrayRef, r: usize) -> minijinja::Value {
-    use arrow::array::AsArray;
-    use arrow::datatypes::*;
-    if a.is_null(r) {
-        return minijinja::Value::from(());
-    }
-    match a.data_type() {
-        DataType::Utf8 => a.as_string::<i32>().value(r).into(),
-        DataType::LargeUtf8 => a.as_string::<i64>().value(r).into(),
-        DataType::Utf8View => a.as_string_view().value(r).into(),
-        DataType::Boolean => a.as_boolean().value(r).into(),
-        DataType::Int64 => a.as_primitive::<Int64Type>().value(r).into(),
-        DataType::Int32 => a.as_primitive::<Int32Type>().value(r).into(),
-        DataType::UInt64 => a.as_primitive::<UInt64Type>().value(r).into(),
-        DataType::UInt32 => a.as_primitive::<UInt32Type>().value(r).into(),
-        DataType::Float64 => a.as_primitive::<Float64Type>().value(r).into(),
-        DataType::Float32 => f64::from(a.as_primitive::<Float32Type>().value(r)).into(),
-        _ => arrow::util::display::array_value_to_string(a, r)
-            .unwrap_or_default()
-            .into(),
-    }
-}
-
 /// One sample's row: a document or a rejection.
 struct Row {
     id: String,
@@ -497,45 +417,9 @@ impl Stage for Generate {
     fn output_schema(&self, inputs: &[InputSchema]) -> Result<SchemaRef> {
         // Every template variable must be a design variable or a column of every input.
         let design: BTreeSet<&str> = self.design.names().collect();
-        let mut missing = Vec::new();
-        for v in &self.template_vars {
-            if design.contains(v.as_str()) {
-                continue;
-            }
-            if inputs.is_empty() {
-                missing.push(format!(
-                    "the template uses `{{{{ {v} }}}}`, which is not a design variable ({})",
-                    if design.is_empty() {
-                        "there are none".to_string()
-                    } else {
-                        design
-                            .iter()
-                            .map(|d| format!("`{d}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                ));
-                continue;
-            }
-            for i in inputs {
-                if i.schema.index_of(v).is_err() {
-                    let cols: Vec<String> = i
-                        .schema
-                        .fields()
-                        .iter()
-                        .map(|f| format!("`{}`", f.name()))
-                        .collect();
-                    missing.push(format!(
-                        "the template uses `{{{{ {v} }}}}`, which is neither a design variable nor a column of input `{}` ({})",
-                        i.id,
-                        cols.join(", ")
-                    ));
-                }
-            }
-        }
-        if !missing.is_empty() {
-            return Err(Error::input(missing.join("; ")));
-        }
+        self.prompts
+            .check(&design, "a design variable", inputs)
+            .map_err(Error::input)?;
         Ok(generated_schema(self.exercise()))
     }
 

@@ -30,12 +30,21 @@ pub const REF_PYTHON_VAR: &str = "PRIMER_REF_PYTHON";
 /// Set to `1` to make every skip a failure.
 pub const NO_SKIP_VAR: &str = "PRIMER_NO_SKIP";
 
-/// The repository's root directory.
+/// The repository's root directory: the nearest directory above the running test's
+/// package (cargo sets `CARGO_MANIFEST_DIR` when it runs a test) that has
+/// `pipelines/demo-data`. Found at run time, not from this crate's compile-time path: a
+/// build cache shared by two copies of the repository can hand one copy the other's
+/// compiled path.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    start
+        .ancestors()
+        .find(|d| d.join("pipelines/demo-data").is_dir())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// The repository's demo data directory, `pipelines/demo-data/`.
