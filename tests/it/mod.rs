@@ -3,6 +3,7 @@ mod dedupe;
 mod demo;
 mod filters;
 mod generate;
+mod quality;
 mod resume;
 mod sql;
 mod tokenize;
