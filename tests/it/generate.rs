@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use primer_core::Dataset;
 use primer_core::testing::read_all;
-use primer_fake_openai::{AnswerRequest, Config, Outcome, Server};
+use primer_fake_openai::{AnswerRequest, Config, Server};
 
-use super::util::{primer, repo, run, run_ok};
+use super::util::{answered, primer, repo, run, run_ok};
 
 /// A pipeline with one `generate` stage named `gen` over the textbook set.
 fn textbook_pipeline(dir: &Path, base_url: &str, extra_stage: &str, extra_llm: &str) {
@@ -41,14 +41,6 @@ max_retries = 3
     );
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("p.toml"), text).unwrap();
-}
-
-fn answered(server: &Server) -> usize {
-    server
-        .log()
-        .iter()
-        .filter(|e| matches!(e.outcome, Outcome::Answered { .. }))
-        .count()
 }
 
 #[test]

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use primer_fake_openai::{AnswerRequest, Config, Outcome, Server};
+use primer_fake_openai::{AnswerRequest, Config, Server};
 
-use super::util::{manifest, primer, repo, run_ok};
+use super::util::{answered, manifest, primer, repo, run_ok};
 
 /// A copy of a recipe pipeline with the demo data and prompts it reads.
 fn recipe_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
@@ -138,14 +138,6 @@ fn the_quality_recipes_run_against_a_scripted_rater() {
         manifest(&work.join("corpus"))["rows"]
     );
     assert!(server.answers_per_prompt().values().all(|&n| n == 1));
-}
-
-fn answered(server: &Server) -> usize {
-    server
-        .log()
-        .iter()
-        .filter(|e| matches!(e.outcome, Outcome::Answered { .. }))
-        .count()
 }
 
 fn annotate_pipeline(dir: &Path, url: &str) {

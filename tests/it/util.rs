@@ -138,3 +138,12 @@ pub fn run_and_kill_after(
     child.wait().unwrap();
     finished_tasks(stage_dir).len()
 }
+
+/// Requests the scripted OpenAI server answered (not faults, not held).
+pub fn answered(server: &primer_fake_openai::Server) -> usize {
+    server
+        .log()
+        .iter()
+        .filter(|e| matches!(e.outcome, primer_fake_openai::Outcome::Answered { .. }))
+        .count()
+}

@@ -12,17 +12,6 @@ use std::time::{Duration, Instant};
 
 use primer_llm::{Client, LlmConfig, Message};
 
-/// CPU seconds (user + system) of this process so far, from `/proc/self/stat`.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name's closing parenthesis; utime and stime are the 12th
-    // and 13th of those, in clock ticks (USER_HZ = 100 on Linux).
-    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -56,10 +45,10 @@ fn main() {
     let (latencies, t0, cpu0): (Vec<Duration>, Instant, f64) = rt.block_on(async {
         let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
         let mut h = Vec::with_capacity(n + warm);
-        let mut start = (Instant::now(), cpu_seconds());
+        let mut start = (Instant::now(), primer_testdata::cpu_seconds());
         for i in 0..n + warm {
             if i == warm {
-                start = (Instant::now(), cpu_seconds());
+                start = (Instant::now(), primer_testdata::cpu_seconds());
             }
             let c = client.clone();
             let permit = sem.clone().acquire_owned().await.expect("semaphore");
@@ -83,7 +72,7 @@ fn main() {
         (out, start.0, start.1)
     });
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu = primer_testdata::cpu_seconds() - cpu0;
     let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect();
     ms.sort_by(f64::total_cmp);
     let pct = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];

@@ -3,11 +3,14 @@
 //! cache in the stage's `_cache/`, run-stopping errors as stage errors, and the progress
 //! line. The `generate` and `annotate` stages both use it.
 
+use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use primer_core::{CACHE_DIR, Counters, Error, Result};
+use futures::StreamExt;
+use primer_core::{CACHE_DIR, Counters, Error, Result, StatusFn};
 
 use crate::{ChatError, Client, LlmConfig, Summary};
 
@@ -56,6 +59,53 @@ impl StageClient {
         })?);
         *c = Some(client.clone());
         Ok(client)
+    }
+}
+
+impl StageClient {
+    /// Run `work` on every item — each a few requests of the client — at most
+    /// `4 × max_in_flight` at once (the client's own limits hold the requests), and return
+    /// the results in the items' order. Stops at the first run-stopping error (a spent
+    /// budget, a refusing server) and when the run is cancelled; every 200 ms it shows the
+    /// progress line through `status`. Answers already received are in the cache either way.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_all<I, T, Fut>(
+        &self,
+        client: &Client,
+        items: Vec<I>,
+        what: &str,
+        cancel: &AtomicBool,
+        status: Option<StatusFn>,
+        work: impl FnMut(I) -> Fut,
+    ) -> Result<Vec<T>>
+    where
+        Fut: Future<Output = std::result::Result<T, ChatError>>,
+    {
+        let rt = self.runtime()?;
+        let window = self.cfg.limits.max_in_flight.saturating_mul(4).max(8);
+        let total = items.len();
+        rt.block_on(async {
+            let mut stream = futures::stream::iter(items).map(work).buffered(window);
+            let mut out = Vec::with_capacity(total);
+            loop {
+                tokio::select! {
+                    next = stream.next() => match next {
+                        Some(Ok(r)) => out.push(r),
+                        Some(Err(e)) => return Err(stage_error(e)),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                        if cancel.load(Ordering::Relaxed) {
+                            return Err(Error::Cancelled);
+                        }
+                        if let Some(f) = &status {
+                            f(&progress_line(client, what, out.len(), total));
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
     }
 }
 

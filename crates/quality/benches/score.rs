@@ -11,14 +11,6 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -55,7 +47,7 @@ fn main() {
         let mut wall = 0.0;
         let mut cpu = 0.0;
         for pass in 0..2 {
-            let (c0, t0) = (cpu_seconds(), Instant::now());
+            let (c0, t0) = (primer_testdata::cpu_seconds(), Instant::now());
             checksum = pool.install(|| {
                 texts
                     .par_chunks(texts.len().div_ceil(n).max(1))
@@ -74,7 +66,7 @@ fn main() {
             });
             if pass == 1 {
                 wall = t0.elapsed().as_secs_f64();
-                cpu = cpu_seconds() - c0;
+                cpu = primer_testdata::cpu_seconds() - c0;
             }
         }
         let mb = bytes as f64 / 1e6;

@@ -1,13 +1,10 @@
 //! The `annotate` stage: an LLM rates a seeded sample of documents.
 
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, Int64Builder, LargeStringBuilder, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use futures::StreamExt;
 use primer_core::{
     BuildContext, Counters, Dataset, Error, InputSchema, Manifest, Result, Stage, TaskContext,
     TaskOutput,
@@ -15,7 +12,7 @@ use primer_core::{
 use primer_llm::template::{Prompts, Value, prompt_id, row_values};
 use primer_llm::{
     ChatError, Client, LlmConfig, Message, OrderedJson, StageClient, Summary, count_failure,
-    progress_line, stage_error, summary_notes,
+    summary_notes,
 };
 use serde::{Deserialize, Serialize};
 
@@ -551,34 +548,15 @@ impl Stage for Annotate {
             return Ok(());
         }
         let client = self.llm.client(ctx.dir)?;
-        let rt = self.llm.runtime()?;
         let counters = Mutex::new(Counters::default());
-        let status = out.status_callback();
-        let window = self.cfg.llm.limits.max_in_flight.saturating_mul(4).max(8);
-        let ratings: Vec<Rating> = rt.block_on(async {
-            let mut stream = futures::stream::iter(docs.iter())
-                .map(|d| self.rate(&client, &d.messages, &counters))
-                .buffered(window);
-            let mut out = Vec::with_capacity(docs.len());
-            loop {
-                tokio::select! {
-                    next = stream.next() => match next {
-                        Some(Ok(r)) => out.push(r),
-                        Some(Err(e)) => return Err(stage_error(e)),
-                        None => break,
-                    },
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                        if ctx.cancel.load(Ordering::Relaxed) {
-                            return Err(Error::Cancelled);
-                        }
-                        if let Some(f) = &status {
-                            f(&progress_line(&client, "documents", out.len(), docs.len()));
-                        }
-                    }
-                }
-            }
-            Ok(out)
-        })?;
+        let ratings: Vec<Rating> = self.llm.run_all(
+            &client,
+            docs.iter().collect(),
+            "documents",
+            ctx.cancel,
+            out.status_callback(),
+            |d: &Doc| self.rate(&client, &d.messages, &counters),
+        )?;
         for (k, v) in counters
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())

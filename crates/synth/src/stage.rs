@@ -1,25 +1,19 @@
 //! The `generate` stage at run time.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use arrow::array::{
     Array, ArrayRef, BooleanBuilder, LargeStringBuilder, RecordBatch, StringBuilder, UInt32Builder,
     UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use futures::StreamExt;
 use primer_core::{
     BuildContext, Counters, Dataset, Error, InputSchema, Manifest, Result, Stage, TaskContext,
     TaskOutput,
 };
 use primer_llm::template::{Prompts, Value, cell, prompt_id, row_values};
-use primer_llm::{
-    ChatError, Client, Message, StageClient, Summary, count_failure, progress_line, stage_error,
-    summary_notes,
-};
+use primer_llm::{ChatError, Client, Message, StageClient, Summary, count_failure, summary_notes};
 
 use crate::config::{GenerateConfig, ParseKind};
 use crate::design::{Design, SplitMix64};
@@ -466,35 +460,14 @@ impl Stage for Generate {
         out.count("generate.prompts", prompts.len() as u64);
         out.count("generate.samples", jobs.len() as u64);
         let counters = Mutex::new(Counters::default());
-        let window = self.cfg.llm.limits.max_in_flight.saturating_mul(4).max(8);
-        let status = out.status_callback();
-        let show = |done: usize| {
-            if let Some(f) = &status {
-                f(&progress_line(&client, "samples", done, jobs.len()));
-            }
-        };
-        let results: Vec<Outcome> = rt.block_on(async {
-            let mut stream = futures::stream::iter(jobs.iter())
-                .map(|&(p, s)| self.sample(&client, &prompts[p], s, &counters))
-                .buffered(window);
-            let mut results = Vec::with_capacity(jobs.len());
-            loop {
-                tokio::select! {
-                    next = stream.next() => match next {
-                        Some(Ok(o)) => results.push(o),
-                        Some(Err(e)) => return Err(stage_error(e)),
-                        None => break,
-                    },
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                        if ctx.cancel.load(Ordering::Relaxed) {
-                            return Err(Error::Cancelled);
-                        }
-                        show(results.len());
-                    }
-                }
-            }
-            Ok(results)
-        })?;
+        let results: Vec<Outcome> = self.llm.run_all(
+            &client,
+            jobs.clone(),
+            "samples",
+            ctx.cancel,
+            out.status_callback(),
+            |(p, s)| self.sample(&client, &prompts[p], s, &counters),
+        )?;
         for (k, v) in counters
             .into_inner()
             .unwrap_or_else(|e| e.into_inner())

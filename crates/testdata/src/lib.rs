@@ -125,6 +125,18 @@ pub fn report(line: &str) {
         .write_all(format!("{line}\n").as_bytes());
 }
 
+/// CPU seconds (user + system, all threads) this process has used, from `/proc/self/stat`
+/// (Linux; clock ticks of 1/100 s): what benchmarks divide by to give figures per core.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name's closing parenthesis; utime and stime are the
+    // 12th and 13th of those.
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// The running test's name, after its test binary's (`primer_tokenize`, `parity`, …):
 /// libtest names each test's thread after the test.
 fn test_name() -> String {
