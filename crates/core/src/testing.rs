@@ -110,3 +110,37 @@ pub fn read_all(ds: &Dataset) -> Result<RecordBatch> {
     arrow::compute::concat_batches(&ds.schema(), &batches)
         .map_err(|e| crate::Error::arrow("concat", e))
 }
+
+/// Check that `schemas/<name>.json` (the repository's record of each dataset kind's
+/// schema) is `schema`; with `PRIMER_BLESS=1`, write it instead.
+pub fn check_schema_file(name: &str, schema: &arrow::datatypes::Schema) {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf());
+    let path = crate_dir.join("../../schemas").join(format!("{name}.json"));
+    let json = crate::schema_to_json(schema);
+    let mut text = String::from("{\n  \"fields\": [\n");
+    for (i, f) in json.fields.iter().enumerate() {
+        text.push_str(&format!(
+            "    {{ \"name\": {}, \"type\": {}, \"nullable\": {} }}{}\n",
+            serde_json::to_string(&f.name).expect("a string"),
+            serde_json::to_string(&f.data_type).expect("a string"),
+            f.nullable,
+            if i + 1 < json.fields.len() { "," } else { "" }
+        ));
+    }
+    text.push_str("  ]\n}\n");
+    if std::env::var_os("PRIMER_BLESS").is_some() {
+        std::fs::write(&path, &text).expect("write the schema file");
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    let parsed: crate::SchemaJson = serde_json::from_str(&have)
+        .unwrap_or_else(|e| panic!("{}: {e} (PRIMER_BLESS=1 writes it)", path.display()));
+    let from_file = crate::schema_from_json(&parsed).expect("a valid schema");
+    assert_eq!(
+        from_file.as_ref(),
+        schema,
+        "{} differs from the code: run the test with PRIMER_BLESS=1 and commit it",
+        path.display()
+    );
+}

@@ -249,18 +249,20 @@ impl AnnotateConfig {
 
 /// The annotations' schema: the documents' columns and the rating.
 pub fn annotations_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("text", DataType::LargeUtf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("url", DataType::Utf8, true),
+    let mut fields: Vec<Field> = primer_core::documents_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend([
         Field::new("score", DataType::Int64, true),
         Field::new("rationale", DataType::LargeUtf8, true),
         Field::new("problem", DataType::Utf8, true),
         Field::new("answer", DataType::LargeUtf8, true),
         Field::new("model", DataType::Utf8, true),
         Field::new("prompt_id", DataType::Utf8, false),
-    ]))
+    ]);
+    Arc::new(Schema::new(fields))
 }
 
 /// The sample key of a document: a seeded hash of its input and id.

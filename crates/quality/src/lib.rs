@@ -27,3 +27,13 @@ pub use parse::{Parsed, ScoreParser, educational_score};
 pub use prompts::{FINEWEB_EDU, PHI1_CODE};
 pub use score::{Score, ScoreConfig};
 pub use train::{MODEL_FILE, TrainClassifier, TrainClassifierConfig, one_line, predictions_schema};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schemas_equal_the_schema_files() {
+        use primer_core::testing::check_schema_file;
+        check_schema_file("annotations", &super::annotations_schema());
+        check_schema_file("classifier-predictions", &super::predictions_schema());
+    }
+}

@@ -163,11 +163,12 @@ enum Outcome {
 }
 
 fn generated_fields(exercise: bool) -> Vec<Field> {
-    let mut f = vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("text", DataType::LargeUtf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("url", DataType::Utf8, true),
+    let mut f: Vec<Field> = primer_core::documents_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    f.extend([
         Field::new("prompt_id", DataType::Utf8, false),
         Field::new("sample", DataType::UInt32, false),
         Field::new("vars", DataType::Utf8, false),
@@ -176,7 +177,7 @@ fn generated_fields(exercise: bool) -> Vec<Field> {
         Field::new("prompt_tokens", DataType::UInt64, false),
         Field::new("completion_tokens", DataType::UInt64, false),
         Field::new("finish_reason", DataType::Utf8, false),
-    ];
+    ]);
     if exercise {
         f.extend([
             Field::new("function", DataType::Utf8, false),
@@ -720,4 +721,15 @@ fn is_test_reason(reason: &str) -> bool {
             | "crashed"
             | "error"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schemas_equal_the_schema_files() {
+        use primer_core::testing::check_schema_file;
+        check_schema_file("generated", &super::generated_schema(false));
+        check_schema_file("exercises", &super::generated_schema(true));
+        check_schema_file("generate-rejected", &super::rejected_schema());
+    }
 }
