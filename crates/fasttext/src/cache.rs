@@ -5,7 +5,10 @@
 //! per n-gram. The rows depend only on the token's bytes, so this changes no result.
 //!
 //! Sized for about 128,000 tokens, 14 MB per predictor (the slots 4 MB, token bytes 2 MB,
-//! rows 8 MB). A task of the `language` stage sees that many distinct tokens in a few
+//! rows 8 MB). A slot also keeps the token's fastText hash, which models with word n-grams
+//! need for every token (it took a DCLM-shaped classifier from 107 to 125 MB/s); its fields
+//! are packed into 16 bytes, four to a cache line, none straddling two: a first, 20-byte
+//! version made lid.176 5–10% slower, this one does not. A task of the `language` stage sees that many distinct tokens in a few
 //! thousand pages; against a quarter of the size, lid.176 predicts 8% faster on all 5,689
 //! docs pages (40 MB) in one pass (152 → 165 MB/s) and 9.5% on 2,000 of them, and the same
 //! on 400 pages, whose 106,000 distinct tokens fit either way (their first sight is the
@@ -15,10 +18,11 @@
 const SLOTS: usize = 1 << 18;
 const MAX_TOKEN_BYTES: usize = 1 << 21;
 const MAX_ROWS: usize = 1 << 21;
+/// Nor tokens with more rows (a 128-byte token has at most 3 · 130 n-grams): their count
+/// shares 32 bits with where they start.
+const MAX_TOKEN_ROWS: usize = (1 << 10) - 1;
 /// Longer tokens are not kept (rarely repeated, and they would crowd out the rest).
 pub(crate) const MAX_TOKEN: usize = 128;
-/// Nor tokens with more rows (a 128-byte token has at most 3 · 130 n-grams).
-const MAX_TOKEN_ROWS: usize = u16::MAX as usize;
 
 pub(crate) struct TokenCache {
     slots: Vec<Slot>,
@@ -29,17 +33,39 @@ pub(crate) struct TokenCache {
 }
 
 /// One cached token, found in one memory access: its hash, where its bytes and rows are.
-/// `token_len` 0 marks an empty slot (tokens are never empty).
+/// A `token` of 0 (length 0) marks an empty slot (tokens are never empty).
 #[derive(Clone, Copy, Default)]
 struct Slot {
     hash: u32,
-    token_start: u32,
-    /// Where the rows start in `rows`; or, for a token of one row, that row (one memory
-    /// access fewer for most tokens, which have one row: the word's own, or one kept
-    /// n-gram).
-    rows_start: i32,
-    token_len: u16,
-    rows_len: u16,
+    /// fastText's hash of the token (`Dictionary::hash`), which word n-grams need.
+    fnv: u32,
+    /// The token's one row (one memory access fewer for most tokens, which have one row:
+    /// the word's own, or one kept n-gram); or, with [`MANY_ROWS`], where its rows start
+    /// in `rows` (the low 21 bits) and how many there are (the high bits).
+    rows: i32,
+    /// The token's length (the low 8 bits), [`MANY_ROWS`], and where its bytes start in
+    /// `tokens` (the high 23 bits).
+    token: u32,
+}
+
+const MANY_ROWS: u32 = 1 << 8;
+const TOKEN_START_SHIFT: u32 = 9;
+
+/// `a == b` for slices of the same length, without a call to `memcmp` for the short
+/// tokens most text is made of: two overlapping loads from each side compare up to 16
+/// bytes.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    debug_assert_eq!(n, b.len());
+    let u64_at = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let u32_at = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().expect("4 bytes"));
+    match n {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
+        _ => a == b,
+    }
 }
 
 impl TokenCache {
@@ -72,34 +98,35 @@ impl TokenCache {
         }
     }
 
-    /// The rows cached for `token` (hash `h`).
-    #[inline]
-    pub(crate) fn get(&self, token: &[u8], h: u32) -> Option<&[i32]> {
+    /// The rows cached for `token` (hash `h`), and its fastText hash.
+    #[inline(always)]
+    pub(crate) fn get(&self, token: &[u8], h: u32) -> Option<(&[i32], u32)> {
         if self.slots.is_empty() {
             return None;
         }
         let mut i = Self::start(h);
         loop {
             let s = &self.slots[i];
-            if s.token_len == 0 {
+            if s.token == 0 {
                 return None;
             }
-            if s.hash == h && s.token_len as usize == token.len() {
-                let t = s.token_start as usize;
-                if &self.tokens[t..t + token.len()] == token {
-                    if s.rows_len == 1 {
-                        return Some(std::slice::from_ref(&s.rows_start));
+            if s.hash == h && (s.token & 0xFF) as usize == token.len() {
+                let t = (s.token >> TOKEN_START_SHIFT) as usize;
+                if same_bytes(&self.tokens[t..t + token.len()], token) {
+                    if s.token & MANY_ROWS == 0 {
+                        return Some((std::slice::from_ref(&s.rows), s.fnv));
                     }
-                    let r = s.rows_start as usize;
-                    return Some(&self.rows[r..r + s.rows_len as usize]);
+                    let r = s.rows as usize & (MAX_ROWS - 1);
+                    let n = s.rows as usize >> MAX_ROWS.trailing_zeros();
+                    return Some((&self.rows[r..r + n], s.fnv));
                 }
             }
             i = (i + 1) & (SLOTS - 1);
         }
     }
 
-    /// Remembers `rows` for `token` (not already cached).
-    pub(crate) fn insert(&mut self, token: &[u8], h: u32, rows: &[i32]) {
+    /// Remembers `rows` and fastText's hash `fnv` for `token` (not already cached).
+    pub(crate) fn insert(&mut self, token: &[u8], h: u32, fnv: u32, rows: &[i32]) {
         if token.is_empty() || token.len() > MAX_TOKEN || rows.len() > MAX_TOKEN_ROWS {
             return;
         }
@@ -108,33 +135,35 @@ impl TokenCache {
         }
         if self.entries >= SLOTS / 2
             || self.tokens.len() + token.len() > MAX_TOKEN_BYTES
-            || self.rows.len() + rows.len() > MAX_ROWS
+            || self.rows.len() + rows.len() >= MAX_ROWS
         {
             self.slots.fill(Slot::default());
             self.entries = 0;
             self.tokens.clear();
             self.rows.clear();
         }
-        let slot = Slot {
-            hash: h,
-            token_start: self.tokens.len() as u32,
-            rows_start: match rows {
-                [row] => *row,
-                _ => self.rows.len() as i32,
-            },
-            token_len: token.len() as u16,
-            rows_len: rows.len() as u16,
+        let mut packed = (self.tokens.len() as u32) << TOKEN_START_SHIFT | token.len() as u32;
+        let rows = match rows {
+            [row] => *row,
+            _ => {
+                packed |= MANY_ROWS;
+                let r = self.rows.len() | rows.len() << MAX_ROWS.trailing_zeros();
+                self.rows.extend_from_slice(rows);
+                r as i32
+            }
         };
         self.tokens.extend_from_slice(token);
-        if rows.len() != 1 {
-            self.rows.extend_from_slice(rows);
-        }
         self.entries += 1;
         let mut i = Self::start(h);
-        while self.slots[i].token_len != 0 {
+        while self.slots[i].token != 0 {
             i = (i + 1) & (SLOTS - 1);
         }
-        self.slots[i] = slot;
+        self.slots[i] = Slot {
+            hash: h,
+            fnv,
+            rows,
+            token: packed,
+        };
     }
 }
 
@@ -143,22 +172,68 @@ mod tests {
     use super::*;
 
     #[test]
+    fn same_bytes_is_slice_equality() {
+        let text = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        for n in 0..=text.len() {
+            let a = &text[..n];
+            let copy = a.to_vec(); // the same bytes elsewhere
+            assert!(same_bytes(a, &copy), "{n} bytes");
+            for k in 0..n {
+                let mut b = a.to_vec();
+                b[k] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{n} bytes, byte {k} differs");
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_of_every_length_are_told_apart() {
+        let mut c = TokenCache::new();
+        let text = [b'x'; MAX_TOKEN + 1];
+        let text: Vec<u8> = text
+            .iter()
+            .enumerate()
+            .map(|(i, _)| b'a' + (i % 26) as u8)
+            .collect();
+        // Every prefix under one hash, with one row, none or several: only the bytes
+        // tell them apart.
+        let rows =
+            |n: usize| -> Vec<i32> { (0..n as i32 % 3).map(|r| r * 1000 + n as i32).collect() };
+        for n in 1..=MAX_TOKEN {
+            c.insert(&text[..n], 9, n as u32, &rows(n));
+        }
+        c.insert(&text, 9, 0, &[1]); // too long to keep
+        assert_eq!(c.get(&text, 9), None);
+        for n in 1..=MAX_TOKEN {
+            assert_eq!(c.get(&text[..n], 9), Some((&rows(n)[..], n as u32)));
+            let mut t = text[..n].to_vec();
+            t[n / 2] ^= 0x20;
+            assert_eq!(c.get(&t, 9), None, "{n} bytes");
+        }
+    }
+
+    #[test]
     fn finds_what_it_keeps_and_forgets_when_full() {
         let mut c = TokenCache::new();
         assert_eq!(c.get(b"abc", 7), None);
-        c.insert(b"abc", 7, &[1, 2, 3]);
-        c.insert(b"abd", 7, &[4]);
-        assert_eq!(c.get(b"abc", 7), Some(&[1, 2, 3][..]));
-        assert_eq!(c.get(b"abd", 7), Some(&[4][..]));
+        c.insert(b"abc", 7, 70, &[1, 2, 3]);
+        c.insert(b"abd", 7, 71, &[4]);
+        assert_eq!(c.get(b"abc", 7), Some((&[1, 2, 3][..], 70)));
+        assert_eq!(c.get(b"abd", 7), Some((&[4][..], 71)));
         assert_eq!(c.get(b"abe", 7), None);
         for i in 0..SLOTS as u32 {
-            c.insert(&i.to_le_bytes(), i.wrapping_mul(2_654_435_761), &[i as i32]);
+            c.insert(
+                &i.to_le_bytes(),
+                i.wrapping_mul(2_654_435_761),
+                i,
+                &[i as i32],
+            );
         }
         assert_eq!(c.get(b"abc", 7), None);
         let last = SLOTS as u32 - 1;
         assert_eq!(
             c.get(&last.to_le_bytes(), last.wrapping_mul(2_654_435_761)),
-            Some(&[last as i32][..])
+            Some((&[last as i32][..], last))
         );
     }
 }

@@ -20,6 +20,7 @@ mod error;
 mod loss;
 mod matrix;
 mod model;
+mod pages;
 mod predict;
 mod read;
 

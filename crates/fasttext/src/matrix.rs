@@ -178,39 +178,124 @@ impl Matrix {
             Matrix::Quant(q) => q.dot_row(x, i),
         }
     }
+
+    /// Row `i`'s values as prediction adds them: the dense row, or a quantized row's
+    /// `norm * c` of each centroid value `c`.
+    fn row_into(&self, i: usize, out: &mut Vec<f32>) {
+        out.clear();
+        match self {
+            Matrix::Dense(d) => out.extend_from_slice(&d.data[i * d.n..(i + 1) * d.n]),
+            Matrix::Quant(q) => match &q.decoded {
+                Some(d) => out.extend_from_slice(&d[i * q.n..(i + 1) * q.n]),
+                None => q.decode_row(i, out),
+            },
+        }
+    }
+
+    /// The dense `rows() × by.rows()` matrix whose row `i` holds the dot product of this
+    /// matrix's row `i` with each row of `by` (`self · byᵀ`), each summed in `f64` and
+    /// rounded once. With `by` a model's output matrix, a sum of these rows is the output
+    /// layer applied to the sum of the original rows, up to float rounding.
+    pub(crate) fn project(&self, by: &Matrix) -> Matrix {
+        let (m, k) = (self.rows(), by.rows());
+        let mut b = Vec::new();
+        let by: Vec<Vec<f64>> = (0..k)
+            .map(|r| {
+                by.row_into(r, &mut b);
+                b.iter().map(|&x| f64::from(x)).collect()
+            })
+            .collect();
+        let mut data = Vec::with_capacity(m * k);
+        crate::pages::advise_huge(&data);
+        let mut a = Vec::new();
+        for i in 0..m {
+            self.row_into(i, &mut a);
+            for row in &by {
+                let dot: f64 = a.iter().zip(row).map(|(&x, &y)| f64::from(x) * y).sum();
+                data.push(dot as f32);
+            }
+        }
+        Matrix::Dense(Dense { m, n: k, data })
+    }
+
+    /// The `n × n` identity: `dot_row(x, i)` is exactly `x[i]` (each `0 * x[j]` adds zero).
+    pub(crate) fn identity(n: usize) -> Matrix {
+        let mut data = vec![0.0; n * n];
+        for i in 0..n {
+            data[i * n + i] = 1.0;
+        }
+        Matrix::Dense(Dense { m: n, n, data })
+    }
 }
 
 /// `x += row r` of the `n`-column row-major `data` for each `r` of `rows` in turn.
 #[inline]
 fn sum_rows(x: &mut [f32], data: &[f32], n: usize, rows: &[i32]) {
-    if n == 16 {
-        // lid.176's dim: a fixed-size sum kept in registers (vector adds; each element is
-        // still summed in row order). Summing into `x` in memory compiled to scalar adds.
-        let x: &mut [f32; 16] = (&mut x[..16]).try_into().expect("dim 16");
-        let mut acc = *x;
-        for &r in rows {
-            let r = r as usize;
-            let row: &[f32; 16] = data[r * 16..r * 16 + 16].try_into().expect("16 values");
-            acc.iter_mut().zip(row).for_each(|(a, b)| *a += *b);
-        }
-        *x = acc;
-    } else {
-        // Wide rows of a big matrix (DCLM-style classifiers: dim 100, millions of n-gram
-        // buckets) are cache misses one after another; asking for the rows a few ahead
-        // keeps several in flight. The sums are the same, in the same order.
-        for (k, &r) in rows.iter().enumerate() {
-            if let Some(&ahead) = rows.get(k + PREFETCH_AHEAD) {
-                prefetch_row(data, ahead as usize * n, n);
+    match n {
+        // lid.176's dim, and the few labels of a projected classifier (`Model::project`).
+        16 => sum_fixed::<16>(x, data, rows),
+        1 => sum_fixed::<1>(x, data, rows),
+        2 => sum_fixed::<2>(x, data, rows),
+        3 => sum_fixed::<3>(x, data, rows),
+        4 => sum_fixed::<4>(x, data, rows),
+        5..=8 => {
+            // Rows of up to 8, summed into 8 lanes (the padding lanes add zeros).
+            let mut acc = [0.0f32; 8];
+            acc[..n].copy_from_slice(&x[..n]);
+            for (k, &r) in rows.iter().enumerate() {
+                if let Some(&ahead) = rows.get(k + PREFETCH_AHEAD) {
+                    prefetch_row(data, ahead as usize * n, n);
+                }
+                let r = r as usize;
+                acc.iter_mut()
+                    .zip(&data[r * n..(r + 1) * n])
+                    .for_each(|(a, b)| *a += *b);
             }
-            let r = r as usize;
-            let row = &data[r * n..(r + 1) * n];
-            x.iter_mut().zip(row).for_each(|(a, b)| *a += *b);
+            x[..n].copy_from_slice(&acc[..n]);
+        }
+        _ => {
+            // Wide rows of a big matrix (DCLM-style classifiers: dim 100, millions of
+            // n-gram buckets) are cache misses one after another; asking for the rows a
+            // few ahead keeps several in flight. The sums are the same, in the same order.
+            for (k, &r) in rows.iter().enumerate() {
+                if let Some(&ahead) = rows.get(k + PREFETCH_AHEAD) {
+                    prefetch_row(data, ahead as usize * n, n);
+                }
+                let r = r as usize;
+                let row = &data[r * n..(r + 1) * n];
+                x.iter_mut().zip(row).for_each(|(a, b)| *a += *b);
+            }
         }
     }
 }
 
+/// [`sum_rows`] for rows of `N`: the sum kept in registers (vector adds; each element is
+/// still summed in row order). Summing into `x` in memory compiled to scalar adds, each
+/// waiting for the store before it.
+#[inline(always)]
+fn sum_fixed<const N: usize>(x: &mut [f32], data: &[f32], rows: &[i32]) {
+    let x: &mut [f32; N] = (&mut x[..N]).try_into().expect("N values");
+    let mut acc = *x;
+    for (k, &r) in rows.iter().enumerate() {
+        if N < 16
+            && let Some(&ahead) = rows.get(k + SMALL_PREFETCH_AHEAD)
+        {
+            // A projected n-gram table (16 MB for 2M buckets of 2 labels) misses the
+            // core's caches too.
+            prefetch_row(data, ahead as usize * N, N);
+        }
+        let r = r as usize;
+        let row: &[f32; N] = data[r * N..r * N + N].try_into().expect("N values");
+        acc.iter_mut().zip(row).for_each(|(a, b)| *a += *b);
+    }
+    *x = acc;
+}
+
 /// How many rows ahead `sum_rows` asks for.
 const PREFETCH_AHEAD: usize = 8;
+/// How many rows of a few floats ahead `sum_fixed` asks for: each takes a couple of
+/// cycles to add, and a miss of the core's caches a hundred or more.
+const SMALL_PREFETCH_AHEAD: usize = 32;
 
 /// Ask the processor to fetch `data[start..start + n]`, a cache line at a time.
 #[inline(always)]
@@ -251,20 +336,27 @@ impl Quant {
     /// All rows, each as the `n` values `addcode` adds: `norm * c[j]`, or `c[j]` without
     /// `qnorm`.
     fn decode(&self) -> Vec<f32> {
-        let pq = &self.pq;
         let mut out = Vec::with_capacity(self.m * self.n);
         for r in 0..self.m {
-            let codes = &self.codes[r * pq.nsubq..(r + 1) * pq.nsubq];
-            let norm = self.norm(r);
-            for (m, &code) in codes.iter().enumerate() {
-                let c = pq.centroid(m, code);
-                match norm {
-                    None => out.extend_from_slice(c),
-                    Some(norm) => out.extend(c.iter().map(|b| norm * b)),
-                }
-            }
+            self.decode_row(r, &mut out);
         }
         out
+    }
+
+    /// Row `i` of [`decode`](Self::decode).
+    fn decode_row(&self, i: usize, out: &mut Vec<f32>) {
+        let pq = &self.pq;
+        let norm = self.norm(i);
+        for (m, &code) in self.codes[i * pq.nsubq..(i + 1) * pq.nsubq]
+            .iter()
+            .enumerate()
+        {
+            let c = pq.centroid(m, code);
+            match norm {
+                None => out.extend_from_slice(c),
+                Some(norm) => out.extend(c.iter().map(|b| norm * b)),
+            }
+        }
     }
 
     /// `QuantMatrix::addRowToVector` → `ProductQuantizer::addcode(x, codes, r, norm)` for

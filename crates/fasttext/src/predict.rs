@@ -4,7 +4,7 @@
 use crate::cache::TokenCache;
 use crate::dict::{EOS, LABEL_PREFIX, hash};
 use crate::loss::{hs_sigmoid, pop_heap, push_heap, sort_heap, std_log};
-use crate::model::{ENTRY_KEY_BITS, Model, Output};
+use crate::model::{Model, Output};
 
 /// `</s>` in [`Predictor::tokens`] (no token of a text starts at `u32::MAX`); its key is
 /// found when it is read.
@@ -295,18 +295,20 @@ impl<'m> Predictor<'m> {
     fn add_token(&mut self, token: &[u8], key: u32) {
         let model = self.model;
         let dict = &model.dict;
-        // fastText's hash of the token, when needed.
-        let mut fnv = None;
-        if let Some(rows) = self.cache.get(token, key) {
+        // fastText's hash of the token: word n-grams need it; a cached token has it.
+        let fnv;
+        if let Some((rows, h)) = self.cache.get(token, key) {
             self.rows.extend_from_slice(rows);
+            fnv = h;
         } else {
-            let b = (key >> (32 - ENTRY_KEY_BITS)) as usize;
-            let wid = if model.entry_keys[b / 64] & (1 << (b % 64)) != 0 {
-                let h = *fnv.insert(hash(token));
-                dict.find(token, h)
+            let b = (key >> model.entry_shift) as usize;
+            let known = model.entry_keys[b / 64] & (1 << (b % 64)) != 0;
+            fnv = if known || dict.word_ngrams > 1 {
+                hash(token)
             } else {
-                None
+                0
             };
+            let wid = if known { dict.find(token, fnv) } else { None };
             let is_word = match wid {
                 Some(id) => id < dict.nwords,
                 None => !token.starts_with(LABEL_PREFIX),
@@ -326,12 +328,11 @@ impl<'m> Predictor<'m> {
                 }
                 None => {}
             }
-            self.cache.insert(token, key, &self.rows[start..]);
+            self.cache.insert(token, key, fnv, &self.rows[start..]);
         }
         if dict.word_ngrams > 1 {
             // `std::vector<int32_t> word_hashes; word_hashes.push_back(uint32_t h)`.
-            let h = fnv.unwrap_or_else(|| hash(token));
-            self.hashes.push(h as i32);
+            self.hashes.push(fnv as i32);
         }
         if self.rows.len() >= FLUSH_ROWS {
             self.flush();

@@ -108,6 +108,7 @@ impl<R: BufRead> Reader<R> {
     pub(crate) fn f32s(&mut self, what: &'static str, count: u64) -> Result<Vec<f32>> {
         let n = self.need(what, count, 4)?;
         let mut out = Vec::with_capacity(n / 4);
+        crate::pages::advise_huge(&out);
         let mut chunk = vec![0u8; n.min(1 << 16)];
         let mut left = n;
         while left > 0 {

@@ -3,7 +3,11 @@
 //! real lines — documentation against code, and 300 labels for a quantized output matrix —
 //! with losses softmax, hs, ova and ns, word n-grams, dense and quantized (with and without
 //! norm quantization and pruneidx); the Rust predictions on held-out lines must equal the
-//! C++ crate's bit for bit (see `common::Parity` for what is compared).
+//! C++ crate's bit for bit (see `common::Parity` for what is compared). Each model with
+//! fewer labels than dims is also projected (`Model::project`), and its probabilities
+//! compared with the exact ones: equal up to float rounding, except that a one-vs-all or
+//! negative-sampling logit at the edge of a step of fastText's 512-step sigmoid table may
+//! take the next step.
 
 mod common;
 
@@ -12,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{Parity, data_dir, read_zst_jsonl};
-use primer_fasttext::{Error, Model};
+use primer_fasttext::{Error, LossKind, Model};
 
 fn usable(line: &str, min: usize) -> bool {
     line.trim().len() >= min
@@ -149,6 +153,7 @@ fn trained_models_of_every_kind_match_cpp() {
     assert!(made.len() >= 16, "{made:?}");
 
     let mut failed = Vec::new();
+    let mut projections = 0;
     for name in &made {
         let path = tmp.path().join(name);
         if name == "cbow.bin" {
@@ -182,9 +187,64 @@ fn trained_models_of_every_kind_match_cpp() {
         if !p.disagreements.is_empty() {
             failed.push(name.clone());
         }
+        let projected = Model::load(&path).unwrap().project();
+        if projected.is_projected() {
+            let (largest, steps) = compare_projected(&model, &projected, texts, &extra);
+            // A step of the sigmoid table is at most 16/512 · 1/4 (its slope at 0).
+            let table = matches!(
+                model.loss(),
+                LossKind::OneVsAll | LossKind::NegativeSampling
+            );
+            eprintln!(
+                "{name} projected to {} labels: largest difference in a probability {largest:.2e}, {steps} sigmoid-table steps",
+                projected.dim()
+            );
+            assert!(
+                largest < 1e-4 || (table && largest <= 0.008),
+                "{name}: {largest}"
+            );
+            assert!(table || steps == 0);
+            projections += 1;
+        } else {
+            assert!(model.labels().len() >= model.dim(), "{name}");
+        }
     }
+    assert!(projections >= 10, "{projections} models projected");
     assert!(
         failed.is_empty(),
         "disagreements with the C++ in {failed:?}"
     );
+}
+
+/// The largest difference between `exact`'s and `projected`'s probability of a label over
+/// `texts` and `extra`, and how many differ by more than float rounding (1e-4).
+fn compare_projected(
+    exact: &Model,
+    projected: &Model,
+    texts: &[(String, String)],
+    extra: &[(String, String)],
+) -> (f32, usize) {
+    let (mut e, mut p) = (exact.predictor(), projected.predictor());
+    let (mut eo, mut po) = (Vec::new(), Vec::new());
+    let (mut largest, mut steps) = (0.0f32, 0);
+    let n = exact.labels().len();
+    for (_, text) in texts.iter().chain(extra) {
+        assert_eq!(
+            e.read_document(text.as_bytes()),
+            p.read_document(text.as_bytes())
+        );
+        e.predict(usize::MAX, 0.0, &mut eo);
+        p.predict(usize::MAX, 0.0, &mut po);
+        let by_label = |o: &[primer_fasttext::Prediction]| {
+            let mut v = vec![0.0f32; n];
+            o.iter().for_each(|x| v[x.label] = x.prob);
+            v
+        };
+        for (a, b) in by_label(&eo).iter().zip(by_label(&po)) {
+            let d = (a - b).abs();
+            largest = largest.max(d);
+            steps += usize::from(d >= 1e-4);
+        }
+    }
+    (largest, steps)
 }
