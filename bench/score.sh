@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The `score` stage's prediction beside fastText's Python package (fasttext-numpy2-wheel
-# 0.9.2, the C++ fastText underneath), in one run, on the same texts with the same model:
-# every class's probability of every document. The model is trained by primer's
+# The `score` stage's prediction — exact (fastText's answers bit for bit) and `projected`
+# (the output layer folded into the input rows) — beside fastText's Python package
+# (fasttext-numpy2-wheel 0.9.2, the C++ fastText underneath), in one run, on the same texts
+# with the same model: every class's probability of every document, timed, then compared
+# document by document with fastText's. The model is trained by primer's
 # `train_classifier` stage (fastText's C++ trainer, DCLM's recipe: dim 100, word bigrams,
 # 2M buckets) on the shared documentation pages, teaching pages against release notes,
 # catalog tables and source listings; the texts are all 5,689 pages (41 MB).
@@ -67,15 +69,26 @@ TOML
 MODEL="$work/work/train/model.bin"
 echo "model: $(du -h "$MODEL" | cut -f1) (dim 100, word bigrams, 2M buckets); machine: $(nproc) cores"
 
-"$BENCH" "$MODEL" "$work/texts.jsonl" $THREADS | tee "$work/primer"
-"$PY" bench/score_fasttext.py "$MODEL" "$work/texts.jsonl" | tee "$work/fasttext"
-"$PY" - "$work/primer" "$work/fasttext" <<'PYEOF'
+export PRIMER_SCORE_PROBS="$work"
+"$BENCH" "$MODEL" "$work/texts.jsonl" $THREADS | tee "$work/primer.out"
+"$PY" bench/score_fasttext.py "$MODEL" "$work/texts.jsonl" | tee "$work/fasttext.out"
+"$PY" - "$work" <<'PYEOF'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-f = [json.loads(l) for l in open(sys.argv[2]) if l.startswith("{")][0]
+import numpy as np
+d = sys.argv[1]
+rows = [json.loads(l) for l in open(d + "/primer.out") if l.startswith("{")]
+f = [json.loads(l) for l in open(d + "/fasttext.out") if l.startswith("{")][0]
 per_core = lambda r: r["mb"] / r["cpu_s"]
-one = next(r for r in rows if r["threads"] == 1)
-print(f"ratio primer/fasttext: {per_core(one) / per_core(f):.1f}x MB per CPU second (1 thread)")
-for r in rows:
-    print(f"  {r['threads']} thread(s): {one['wall_s'] / r['wall_s']:.2f}x the 1-thread speed")
+load = lambda name: np.loadtxt(f"{d}/{name}.txt", dtype=np.float64, ndmin=2).astype(np.float32)
+ft = load("fasttext")
+for tool in ("primer", "projected"):
+    mine = [r for r in rows if r["tool"] == tool]
+    one = next(r for r in mine if r["threads"] == 1)
+    p = load(tool)
+    same_label = (p.argmax(1) == ft.argmax(1)).mean()
+    print(f"{tool}: {per_core(one) / per_core(f):.1f}x fastText's MB per CPU second (1 thread); "
+          f"probabilities bit-identical for {(p == ft).all(1).mean():.1%} of documents, "
+          f"largest difference {np.abs(p - ft).max():.2e}; same label for {same_label:.2%}")
+    for r in mine:
+        print(f"  {r['threads']} thread(s): {one['wall_s'] / r['wall_s']:.2f}x the 1-thread speed")
 PYEOF

@@ -1,6 +1,7 @@
 //! The `score` stage: a fastText classifier's probabilities as columns, computed by
-//! primer's own predictor (fastText's C++ answers, bit for bit), optionally keeping the
-//! documents above a threshold or the top fraction.
+//! primer's own predictor (fastText's C++ answers, bit for bit; or, with `projected`, the
+//! same up to float rounding and 2.4× faster), optionally keeping the documents above a
+//! threshold or the top fraction.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -60,6 +61,15 @@ pub struct ScoreConfig {
     /// classes: `["0", "1", "2", "3", "4", "5"]`).
     #[serde(default)]
     pub classes: Option<Vec<String>>,
+    /// Predict with the classifier projected onto its classes (the output layer folded
+    /// into the input rows when the model is loaded, so a token adds a row of one float
+    /// per class instead of `dim`). The probabilities equal fastText's up to float
+    /// rounding instead of bit for bit (on 5,689 docs pages: at most 2.2e-5 apart, the
+    /// same labels); on a DCLM-shaped classifier (dim 100, 2 classes, 2M buckets)
+    /// scoring is 2.4× faster and the process holds 16 MB of rows instead of 800 MB. A
+    /// classifier with as many classes as `dim` is used as it is. Default false.
+    #[serde(default)]
+    pub projected: bool,
 }
 
 fn default_text() -> String {
@@ -134,8 +144,11 @@ impl ScoreConfig {
             .unwrap_or_else(|| vec!["hq".into(), "lq".into()]);
         if let Some(m) = &self.model {
             let p = ctx.resolve(m);
-            let loaded = primer_fasttext::Model::load(&p)
+            let mut loaded = primer_fasttext::Model::load(&p)
                 .map_err(|e| Error::input(format!("model: {e}")))?;
+            if self.projected {
+                loaded = loaded.project();
+            }
             if self.classes.is_none() {
                 classes = loaded
                     .labels()
@@ -180,7 +193,11 @@ impl Score {
                         )
                     }
                 };
-                primer_fasttext::Model::load(&path).map_err(|e| e.to_string())
+                let model = primer_fasttext::Model::load(&path).map_err(|e| e.to_string())?;
+                Ok(match self.cfg.projected {
+                    true => model.project(),
+                    false => model,
+                })
             })
             .as_ref()
             .map_err(|e| Error::input(format!("the classifier's model: {e}")))
@@ -216,7 +233,7 @@ impl Score {
     /// column per class, in the model's label order).
     fn probabilities(
         &self,
-        model: &primer_fasttext::Model,
+        pred: &mut primer_fasttext::Predictor<'_>,
         batch: &RecordBatch,
     ) -> Result<Vec<Vec<f32>>> {
         let texts = batch
@@ -225,8 +242,7 @@ impl Score {
         let texts = arrow::compute::cast(texts, &DataType::LargeUtf8)
             .map_err(|e| Error::arrow("score", e))?;
         let texts = texts.as_string::<i64>();
-        let n = model.labels().len();
-        let mut pred = model.predictor();
+        let n = pred.model().labels().len();
         let mut buf = Vec::new();
         let mut out = Vec::with_capacity(batch.num_rows());
         for r in 0..batch.num_rows() {
@@ -328,10 +344,11 @@ impl Stage for Score {
             // Phase 1: this part's `keep` probabilities, sorted, to scratch.
             let k = self.keep_index(model)?;
             let mut probs = Vec::new();
+            let mut pred = model.predictor();
             for batch in docs.read_part(task, ctx.batch_size)? {
                 ctx.check_cancelled()?;
                 probs.extend(
-                    self.probabilities(model, &batch?)?
+                    self.probabilities(&mut pred, &batch?)?
                         .into_iter()
                         .map(|p| p[k]),
                 );
@@ -396,11 +413,13 @@ impl Stage for Score {
             .map(|l| l.strip_prefix("__label__").unwrap_or(l).to_string())
             .collect();
         let drop_reason = self.cfg.prefix.clone();
+        // One predictor per task: its token cache stays warm from batch to batch.
+        let mut pred = model.predictor();
         for batch in docs.read_part(part, ctx.batch_size)? {
             ctx.check_cancelled()?;
             let batch = batch?;
             out.count("rows_in", batch.num_rows() as u64);
-            let probs = self.probabilities(model, &batch)?;
+            let probs = self.probabilities(&mut pred, &batch)?;
             let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
             for &j in &columns {
                 let mut b = Float64Builder::with_capacity(probs.len());

@@ -201,7 +201,13 @@ fn a_classifier_of_teaching_pages_trains_scores_and_loads_in_fasttext() {
         },
     ];
     score.output_schema(&schemas).unwrap();
-    let scored = run_stage(&score, &[trained, docs], &tmp.path().join("scored"), 64).unwrap();
+    let scored = run_stage(
+        &score,
+        &[trained.clone(), docs.clone()],
+        &tmp.path().join("scored"),
+        64,
+    )
+    .unwrap();
     let b = read_all(&scored).unwrap();
     assert_eq!(b.num_rows(), all.len());
     let ids: Vec<&str> = b
@@ -294,6 +300,50 @@ for line in open(sys.argv[2]):
     primer_testdata::report(&format!(
         "fastText's Python package loaded primer's model: the same labels and probabilities on all {compared} held-out pages"
     ));
+
+    // `projected = true`: the same probabilities as fastText's (the exact ones above) up
+    // to float rounding, and the same labels.
+    let projected: ScoreConfig =
+        toml::from_str("classifier = \"train\"\nprojected = true\n").unwrap();
+    let projected = projected
+        .build(&ctx(tmp.path()), &["train".into(), "docs".into()])
+        .unwrap();
+    let scored = run_stage(
+        &projected,
+        &[trained, docs],
+        &tmp.path().join("projected"),
+        64,
+    )
+    .unwrap();
+    let b = read_all(&scored).unwrap();
+    let column = |name: &str| -> Vec<f64> {
+        b.column_by_name(name)
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Float64Type>()
+            .values()
+            .to_vec()
+    };
+    let (phq, plq) = (column("quality_hq"), column("quality_lq"));
+    let plabel = b
+        .column_by_name("quality_label")
+        .unwrap()
+        .as_string::<i32>();
+    let pids = b.column_by_name("id").unwrap().as_string::<i32>();
+    let mut largest = 0.0f64;
+    for k in 0..b.num_rows() {
+        assert_eq!(pids.value(k), ids[k]);
+        largest = largest.max(
+            (phq[k] - hq.value(k))
+                .abs()
+                .max((plq[k] - lq.value(k)).abs()),
+        );
+        assert_eq!(plabel.value(k), label[k], "document {}", ids[k]);
+    }
+    primer_testdata::report(&format!(
+        "projected: the same labels on all {} pages; largest difference in a probability from fastText's {largest:.1e}",
+        b.num_rows()
+    ));
+    assert!(largest < 1e-4, "{largest}");
 }
 
 #[test]
@@ -452,4 +502,105 @@ fn score_keeps_a_threshold_or_the_top_fraction() {
             assert_eq!(side.rows(), 150);
         }
     }
+}
+
+/// Documents of a demo-data file (JSONL, zstd) as (id, text).
+fn demo_docs(name: &str) -> Docs {
+    let f = std::fs::File::open(primer_testdata::demo_data(name)).unwrap();
+    std::io::BufReader::new(zstd::Decoder::new(f).unwrap())
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let s = |k: &str| v[k].as_str().unwrap().to_string();
+            (s("id"), s("text"))
+        })
+        .collect()
+}
+
+/// `projected = true` against the exact predictor, on a classifier of the repository's
+/// demo corpus (the Python docs' pages against CPython's source files; 40 of each train
+/// it) with DCLM's dim 100 and word bigrams: every document's probabilities equal up to
+/// float rounding, and the same labels.
+#[test]
+fn projected_scores_equal_the_exact_ones_on_the_demo_corpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (docs, code) = (
+        demo_docs("python-docs.jsonl.zst"),
+        demo_docs("cpython-stdlib.jsonl.zst"),
+    );
+    assert!(docs.len() >= 40 && code.len() >= 40);
+    let good = dataset(&tmp.path().join("good"), "good", &docs[..40], None);
+    let bad = dataset(&tmp.path().join("bad"), "bad", &code[..40], None);
+    let cfg: TrainClassifierConfig = toml::from_str(
+        // DCLM's rate and passes: probabilities short of 0 and 1, where rounding shows.
+        "positive = [\"good\"]\nnegative = [\"bad\"]\nvalidation_fraction = 0\nbucket = 50000\n",
+    )
+    .unwrap();
+    let inputs = vec!["good".to_string(), "bad".to_string()];
+    let trained = run_stage(
+        &cfg.build(&ctx(tmp.path()), &inputs).unwrap(),
+        &[good, bad],
+        &tmp.path().join("train"),
+        64,
+    )
+    .unwrap();
+    let all: Docs = docs.iter().chain(&code).cloned().collect();
+    let corpus = dataset(&tmp.path().join("all"), "all", &all, None);
+    let inputs = vec!["train".to_string(), "all".to_string()];
+    let scores = |settings: &str, dir: &str| {
+        let s: ScoreConfig =
+            toml::from_str(&format!("classifier = \"train\"\n{settings}")).unwrap();
+        let st = s.build(&ctx(tmp.path()), &inputs).unwrap();
+        let out = run_stage(
+            &st,
+            &[trained.clone(), corpus.clone()],
+            &tmp.path().join(dir),
+            50,
+        )
+        .unwrap();
+        let b = read_all(&out).unwrap();
+        let col = |name: &str| -> Vec<f64> {
+            b.column_by_name(name)
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .values()
+                .to_vec()
+        };
+        let label: Vec<String> = b
+            .column_by_name("quality_label")
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .map(|l| l.unwrap().to_string())
+            .collect();
+        (col("quality_hq"), col("quality_lq"), label)
+    };
+    let (hq, lq, label) = scores("", "exact");
+    let (phq, plq, plabel) = scores("projected = true\n", "projected");
+    assert_eq!(hq.len(), all.len());
+    let mut largest = 0.0f64;
+    for k in 0..hq.len() {
+        largest = largest
+            .max((hq[k] - phq[k]).abs())
+            .max((lq[k] - plq[k]).abs());
+        if (hq[k] - lq[k]).abs() > 1e-4 {
+            assert_eq!(label[k], plabel[k], "document {k}");
+        }
+    }
+    let unsure = hq.iter().filter(|&&p| p > 0.01 && p < 0.99).count();
+    primer_testdata::report(&format!(
+        "projected classifier on {} demo documents ({unsure} scored between 0.01 and 0.99): largest difference in a probability {largest:.1e}",
+        hq.len()
+    ));
+    assert!(unsure >= 20, "{unsure}");
+    assert!(largest < 1e-4, "{largest}");
+    // Not a vacuous comparison: the classifier tells the two sources apart.
+    let hq_docs = label[..docs.len()].iter().filter(|l| *l == "hq").count();
+    let hq_code = label[docs.len()..].iter().filter(|l| *l == "hq").count();
+    assert!(
+        hq_docs * 2 > docs.len() && hq_code * 2 < code.len(),
+        "{hq_docs} of {} docs pages, {hq_code} of {} code files",
+        docs.len(),
+        code.len()
+    );
 }
