@@ -32,10 +32,15 @@ pub(crate) struct TokenCache {
     rows: Vec<i32>,
 }
 
-/// One cached token, found in one memory access: its hash, where its bytes and rows are.
-/// A `token` of 0 (length 0) marks an empty slot (tokens are never empty).
+/// One cached token, found in one memory access: its hash, the token itself (up to 16
+/// bytes) or where it is, where its rows are. A `token` of 0 (length 0) marks an empty
+/// slot (tokens are never empty). 32 bytes, two to a cache line.
 #[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
 struct Slot {
+    /// The token's `predict::token_parts`: with its length, the token itself up to 16
+    /// bytes, so that most lookups read no token bytes.
+    parts: (u64, u64),
     hash: u32,
     /// fastText's hash of the token (`Dictionary::hash`), which word n-grams need.
     fnv: u32,
@@ -44,29 +49,12 @@ struct Slot {
     /// in `rows` (the low 21 bits) and how many there are (the high bits).
     rows: i32,
     /// The token's length (the low 8 bits), [`MANY_ROWS`], and where its bytes start in
-    /// `tokens` (the high 23 bits).
+    /// `tokens` (the high 23 bits; tokens of up to 16 bytes are not stored there).
     token: u32,
 }
 
 const MANY_ROWS: u32 = 1 << 8;
 const TOKEN_START_SHIFT: u32 = 9;
-
-/// `a == b` for slices of the same length, without a call to `memcmp` for the short
-/// tokens most text is made of: two overlapping loads from each side compare up to 16
-/// bytes.
-#[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    debug_assert_eq!(n, b.len());
-    let u64_at = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
-    let u32_at = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().expect("4 bytes"));
-    match n {
-        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
-        4..8 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
-        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
-        _ => a == b,
-    }
-}
 
 impl TokenCache {
     pub(crate) fn new() -> Self {
@@ -98,21 +86,25 @@ impl TokenCache {
         }
     }
 
-    /// The rows cached for `token` (hash `h`), and its fastText hash.
+    /// The rows cached for `token` (hash `h`, parts `parts`), and its fastText hash.
     #[inline(always)]
-    pub(crate) fn get(&self, token: &[u8], h: u32) -> Option<(&[i32], u32)> {
+    pub(crate) fn get(&self, token: &[u8], h: u32, parts: (u64, u64)) -> Option<(&[i32], u32)> {
         if self.slots.is_empty() {
             return None;
         }
+        let n = token.len();
         let mut i = Self::start(h);
         loop {
             let s = &self.slots[i];
             if s.token == 0 {
                 return None;
             }
-            if s.hash == h && (s.token & 0xFF) as usize == token.len() {
-                let t = (s.token >> TOKEN_START_SHIFT) as usize;
-                if same_bytes(&self.tokens[t..t + token.len()], token) {
+            if s.hash == h && (s.token & 0xFF) as usize == n && s.parts == parts {
+                let same = n <= 16 || {
+                    let t = (s.token >> TOKEN_START_SHIFT) as usize;
+                    self.tokens[t..t + n] == *token
+                };
+                if same {
                     if s.token & MANY_ROWS == 0 {
                         return Some((std::slice::from_ref(&s.rows), s.fnv));
                     }
@@ -126,7 +118,14 @@ impl TokenCache {
     }
 
     /// Remembers `rows` and fastText's hash `fnv` for `token` (not already cached).
-    pub(crate) fn insert(&mut self, token: &[u8], h: u32, fnv: u32, rows: &[i32]) {
+    pub(crate) fn insert(
+        &mut self,
+        token: &[u8],
+        h: u32,
+        parts: (u64, u64),
+        fnv: u32,
+        rows: &[i32],
+    ) {
         if token.is_empty() || token.len() > MAX_TOKEN || rows.len() > MAX_TOKEN_ROWS {
             return;
         }
@@ -152,13 +151,16 @@ impl TokenCache {
                 r as i32
             }
         };
-        self.tokens.extend_from_slice(token);
+        if token.len() > 16 {
+            self.tokens.extend_from_slice(token);
+        }
         self.entries += 1;
         let mut i = Self::start(h);
         while self.slots[i].token != 0 {
             i = (i + 1) & (SLOTS - 1);
         }
         self.slots[i] = Slot {
+            parts,
             hash: h,
             fnv,
             rows,
@@ -170,21 +172,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn same_bytes_is_slice_equality() {
-        let text = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        for n in 0..=text.len() {
-            let a = &text[..n];
-            let copy = a.to_vec(); // the same bytes elsewhere
-            assert!(same_bytes(a, &copy), "{n} bytes");
-            for k in 0..n {
-                let mut b = a.to_vec();
-                b[k] ^= 0x20;
-                assert!(!same_bytes(a, &b), "{n} bytes, byte {k} differs");
-            }
-        }
-    }
+    use crate::predict::token_parts;
 
     #[test]
     fn tokens_of_every_length_are_told_apart() {
@@ -200,39 +188,51 @@ mod tests {
         let rows =
             |n: usize| -> Vec<i32> { (0..n as i32 % 3).map(|r| r * 1000 + n as i32).collect() };
         for n in 1..=MAX_TOKEN {
-            c.insert(&text[..n], 9, n as u32, &rows(n));
+            c.insert(&text[..n], 9, token_parts(&text[..n]), n as u32, &rows(n));
         }
-        c.insert(&text, 9, 0, &[1]); // too long to keep
-        assert_eq!(c.get(&text, 9), None);
+        c.insert(&text, 9, token_parts(&text), 0, &[1]); // too long to keep
+        assert_eq!(c.get(&text, 9, token_parts(&text)), None);
         for n in 1..=MAX_TOKEN {
-            assert_eq!(c.get(&text[..n], 9), Some((&rows(n)[..], n as u32)));
+            assert_eq!(
+                c.get(&text[..n], 9, token_parts(&text[..n])),
+                Some((&rows(n)[..], n as u32))
+            );
             let mut t = text[..n].to_vec();
             t[n / 2] ^= 0x20;
-            assert_eq!(c.get(&t, 9), None, "{n} bytes");
+            assert_eq!(c.get(&t, 9, token_parts(&t)), None, "{n} bytes");
         }
     }
 
     #[test]
     fn finds_what_it_keeps_and_forgets_when_full() {
         let mut c = TokenCache::new();
-        assert_eq!(c.get(b"abc", 7), None);
-        c.insert(b"abc", 7, 70, &[1, 2, 3]);
-        c.insert(b"abd", 7, 71, &[4]);
-        assert_eq!(c.get(b"abc", 7), Some((&[1, 2, 3][..], 70)));
-        assert_eq!(c.get(b"abd", 7), Some((&[4][..], 71)));
-        assert_eq!(c.get(b"abe", 7), None);
+        assert_eq!(c.get(b"abc", 7, token_parts(b"abc")), None);
+        c.insert(b"abc", 7, token_parts(b"abc"), 70, &[1, 2, 3]);
+        c.insert(b"abd", 7, token_parts(b"abd"), 71, &[4]);
+        assert_eq!(
+            c.get(b"abc", 7, token_parts(b"abc")),
+            Some((&[1, 2, 3][..], 70))
+        );
+        assert_eq!(c.get(b"abd", 7, token_parts(b"abd")), Some((&[4][..], 71)));
+        assert_eq!(c.get(b"abe", 7, token_parts(b"abe")), None);
         for i in 0..SLOTS as u32 {
+            let t = i.to_le_bytes();
             c.insert(
-                &i.to_le_bytes(),
+                &t,
                 i.wrapping_mul(2_654_435_761),
+                token_parts(&t),
                 i,
                 &[i as i32],
             );
         }
-        assert_eq!(c.get(b"abc", 7), None);
+        assert_eq!(c.get(b"abc", 7, token_parts(b"abc")), None);
         let last = SLOTS as u32 - 1;
         assert_eq!(
-            c.get(&last.to_le_bytes(), last.wrapping_mul(2_654_435_761)),
+            c.get(
+                &last.to_le_bytes(),
+                last.wrapping_mul(2_654_435_761),
+                token_parts(&last.to_le_bytes())
+            ),
             Some((&[last as i32][..], last))
         );
     }

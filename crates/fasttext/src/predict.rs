@@ -52,15 +52,15 @@ fn separator_mask(text: &[u8], base: usize) -> u64 {
     mask
 }
 
-/// The token cache's key of a token: a multiplicative hash of its first and last eight
-/// bytes (all of them up to 16), its length and, beyond 16 bytes, its other bytes. fastText's
-/// own hash (FNV-1a) takes a dependent multiply per byte; it is computed only for tokens
-/// the cache does not hold.
+/// A token as two numbers: its first and last eight bytes (all of them, for up to 16
+/// bytes: a token of up to 8 is its bytes zero-padded, and 0), beyond 16 bytes the first
+/// number folds in its other bytes. With the length, they are the token for up to 16
+/// bytes, so the token cache compares them instead of the bytes.
 #[inline(always)]
-pub(crate) fn token_key(t: &[u8]) -> u32 {
+pub(crate) fn token_parts(t: &[u8]) -> (u64, u64) {
     let n = t.len();
     let u64_at = |i: usize| u64::from_le_bytes(t[i..i + 8].try_into().expect("8 bytes"));
-    let (a, b) = match n {
+    match n {
         0..=8 => {
             let mut x = [0u8; 8];
             x[..n].copy_from_slice(t);
@@ -75,8 +75,16 @@ pub(crate) fn token_key(t: &[u8]) -> u32 {
             }
             (a, u64_at(n - 8))
         }
-    };
-    mix_key(a, b, n)
+    }
+}
+
+/// The token cache's key of a token: a multiplicative hash of its [`token_parts`] and its
+/// length. fastText's own hash (FNV-1a) takes a dependent multiply per byte; it is
+/// computed only for tokens the cache does not hold.
+#[inline(always)]
+pub(crate) fn token_key(t: &[u8]) -> u32 {
+    let (a, b) = token_parts(t);
+    mix_key(a, b, t.len())
 }
 
 #[inline(always)]
@@ -85,18 +93,27 @@ fn mix_key(a: u64, b: u64, n: usize) -> u32 {
     (x ^ (x >> 29) ^ (x >> 47)) as u32
 }
 
-/// [`token_key`] of `text[start..end]`: a token of up to eight bytes with eight bytes of
-/// text from its start is read with one load and a mask (no branch on its length).
+/// [`token_parts`] of `text[start..end]`: a token of up to 16 bytes with 8 bytes of text
+/// from its start is read with one or two loads (no branch on its length up to 8).
 #[inline(always)]
-fn token_key_in(text: &[u8], start: usize, end: usize) -> u32 {
+fn token_parts_in(text: &[u8], start: usize, end: usize) -> (u64, u64) {
     let n = end - start;
+    let u64_at = |i: usize| u64::from_le_bytes(text[i..i + 8].try_into().expect("8 bytes"));
     match text.get(start..start + 8) {
         Some(x) if n <= 8 => {
             let x = u64::from_le_bytes(x.try_into().expect("8 bytes"));
-            mix_key(x & (u64::MAX >> (64 - 8 * n.max(1))), 0, n)
+            (x & (u64::MAX >> (64 - 8 * n.max(1))), 0)
         }
-        _ => token_key(&text[start..end]),
+        Some(_) if n <= 16 => (u64_at(start), u64_at(end - 8)),
+        _ => token_parts(&text[start..end]),
     }
+}
+
+/// [`token_key`] of `text[start..end]`.
+#[inline(always)]
+fn token_key_in(text: &[u8], start: usize, end: usize) -> u32 {
+    let (a, b) = token_parts_in(text, start, end);
+    mix_key(a, b, end - start)
 }
 
 /// Pending input rows that trigger a [`Predictor::flush`].
@@ -256,12 +273,13 @@ impl<'m> Predictor<'m> {
                 self.cache.prefetch(h);
             }
             let (start, end, key) = self.tokens[i];
-            let (token, key) = if start == u32::MAX {
-                (EOS, token_key(EOS))
+            let (token, key, parts) = if start == u32::MAX {
+                (EOS, token_key(EOS), token_parts(EOS))
             } else {
-                (&text[start as usize..end as usize], key)
+                let (start, end) = (start as usize, end as usize);
+                (&text[start..end], key, token_parts_in(text, start, end))
             };
-            self.add_token(token, key);
+            self.add_token(token, key, parts);
         }
         let dict = &self.model.dict;
         if dict.word_ngrams > 1 {
@@ -292,12 +310,12 @@ impl<'m> Predictor<'m> {
     /// One token of `Dictionary::getLine`: its input rows go straight into `hidden`, in
     /// the order fastText lists them.
     #[inline]
-    fn add_token(&mut self, token: &[u8], key: u32) {
+    fn add_token(&mut self, token: &[u8], key: u32, parts: (u64, u64)) {
         let model = self.model;
         let dict = &model.dict;
         // fastText's hash of the token: word n-grams need it; a cached token has it.
         let fnv;
-        if let Some((rows, h)) = self.cache.get(token, key) {
+        if let Some((rows, h)) = self.cache.get(token, key, parts) {
             self.rows.extend_from_slice(rows);
             fnv = h;
         } else {
@@ -328,7 +346,8 @@ impl<'m> Predictor<'m> {
                 }
                 None => {}
             }
-            self.cache.insert(token, key, fnv, &self.rows[start..]);
+            self.cache
+                .insert(token, key, parts, fnv, &self.rows[start..]);
         }
         if dict.word_ngrams > 1 {
             // `std::vector<int32_t> word_hashes; word_hashes.push_back(uint32_t h)`.
@@ -605,6 +624,11 @@ mod tests {
                 assert_eq!(
                     super::token_key_in(b, start, end),
                     super::token_key(&b[start..end]),
+                    "{start}..{end}"
+                );
+                assert_eq!(
+                    super::token_parts_in(b, start, end),
+                    super::token_parts(&b[start..end]),
                     "{start}..{end}"
                 );
             }
