@@ -4,15 +4,18 @@
 //! character n-gram rows again costs a few lookups instead of one hash and bucket lookup
 //! per n-gram. The rows depend only on the token's bytes, so this changes no result.
 //!
-//! Sized for about 128,000 tokens, 14 MB per predictor (the slots 4 MB, token bytes 2 MB,
-//! rows 8 MB). A slot also keeps the token's fastText hash, which models with word n-grams
-//! need for every token (it took a DCLM-shaped classifier from 107 to 125 MB/s); its fields
-//! are packed into 16 bytes, four to a cache line, none straddling two: a first, 20-byte
-//! version made lid.176 5–10% slower, this one does not. A task of the `language` stage sees that many distinct tokens in a few
-//! thousand pages; against a quarter of the size, lid.176 predicts 8% faster on all 5,689
-//! docs pages (40 MB) in one pass (152 → 165 MB/s) and 9.5% on 2,000 of them, and the same
-//! on 400 pages, whose 106,000 distinct tokens fit either way (their first sight is the
-//! cost there).
+//! Sized for about 128,000 tokens, 18 MB per predictor (the slots 8 MB, the bytes of
+//! tokens longer than 16 bytes up to 2 MB, rows 8 MB). A task of the `language` stage sees
+//! that many distinct tokens in a few thousand pages; against a quarter of the size,
+//! lid.176 predicted 8% faster on all 5,689 docs pages (40 MB) in one pass (152 → 165
+//! MB/s) and 9.5% on 2,000 of them, and the same on 400 pages, whose 106,000 distinct
+//! tokens fit either way (their first sight is the cost there).
+//!
+//! A slot (32 bytes, two to a cache line) holds a token of up to 16 bytes itself, as its
+//! length and first and last eight bytes, so a lookup reads no token bytes (6% faster on a
+//! DCLM-shaped classifier); and fastText's hash of the token, which models with word
+//! n-grams need for every token (107 → 125 MB/s there). Neither changed lid.176's speed
+//! measurably; a 20-byte slot straddling cache lines had made it 5–10% slower.
 
 /// Slots of the table; it is emptied when half full or when the arenas below are full.
 const SLOTS: usize = 1 << 18;

@@ -1,6 +1,6 @@
 //! The `score` stage: a fastText classifier's probabilities as columns, computed by
 //! primer's own predictor (fastText's C++ answers, bit for bit; or, with `projected`, the
-//! same up to float rounding and 2.4× faster), optionally keeping the documents above a
+//! same up to float rounding and 2.6× faster), optionally keeping the documents above a
 //! threshold or the top fraction.
 
 use std::path::PathBuf;
@@ -66,7 +66,7 @@ pub struct ScoreConfig {
     /// per class instead of `dim`). The probabilities equal fastText's up to float
     /// rounding instead of bit for bit (on 5,689 docs pages: at most 2.2e-5 apart, the
     /// same labels); on a DCLM-shaped classifier (dim 100, 2 classes, 2M buckets)
-    /// scoring is 2.4× faster and the process holds 16 MB of rows instead of 800 MB. A
+    /// scoring is 2.6× faster and the process holds 16 MB of rows instead of 800 MB. A
     /// classifier with as many classes as `dim` is used as it is. Default false.
     #[serde(default)]
     pub projected: bool,
