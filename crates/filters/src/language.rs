@@ -24,7 +24,7 @@ use crate::text::{require_text, text_column};
 /// (its probability); counts `lang.<code>` per document and `dropped.language`.
 /// Memory: the model once (lid.176.ftz takes about 4 MB: a quantized matrix is decoded when
 /// loaded if that takes at most 64 MB), and per thread a cache of recent tokens' model rows
-/// of 14 MB; nothing per document.
+/// of 18 MB; nothing per document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LanguageConfig {
