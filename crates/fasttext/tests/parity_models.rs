@@ -150,10 +150,21 @@ fn trained_models_of_every_kind_match_cpp() {
     if !skipped.is_empty() {
         eprintln!("NOT TESTED (Python fastText could not train them): {skipped:?}");
     }
-    assert!(made.len() >= 16, "{made:?}");
+    // Python fastText fails some tiny trainings (NaN weights for all 20 seeds), and which
+    // ones varies from machine to machine (a CI run lost the dim-9 and words-only models
+    // too): each loss must still be tested dense and quantized.
+    for loss in ["softmax", "hs", "ova", "ns"] {
+        for ext in [".bin", ".ftz"] {
+            assert!(
+                made.iter()
+                    .any(|m| m.starts_with(&format!("{loss}-")) && m.ends_with(ext)),
+                "no {loss} {ext} model: {made:?}"
+            );
+        }
+    }
 
     let mut failed = Vec::new();
-    let mut projections = 0;
+    let mut projected_losses = std::collections::BTreeSet::new();
     for name in &made {
         let path = tmp.path().join(name);
         if name == "cbow.bin" {
@@ -204,12 +215,12 @@ fn trained_models_of_every_kind_match_cpp() {
                 "{name}: {largest}"
             );
             assert!(table || steps == 0);
-            projections += 1;
+            projected_losses.insert(format!("{:?}", model.loss()));
         } else {
             assert!(model.labels().len() >= model.dim(), "{name}");
         }
     }
-    assert!(projections >= 10, "{projections} models projected");
+    assert_eq!(projected_losses.len(), 4, "{projected_losses:?}");
     assert!(
         failed.is_empty(),
         "disagreements with the C++ in {failed:?}"
