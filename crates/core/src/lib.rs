@@ -26,7 +26,8 @@ pub use dataset::{Dataset, PartReader};
 pub use error::{Error, Result};
 pub use manifest::{MANIFEST_FILE, Manifest, PartInfo, Provenance, StageInfo};
 pub use schema::{
-    DOCUMENTS_COLUMNS, FieldJson, SchemaJson, documents_schema, schema_from_json, schema_to_json,
+    DOCUMENTS_COLUMNS, FieldJson, SchemaJson, documents_fields, documents_schema, schema_from_json,
+    schema_to_json,
 };
 pub use stage::{BuildContext, InputSchema, Stage, TaskContext};
 pub use stage_dir::{CACHE_DIR, StageDir, StatusFn, TaskOutput, TaskRecord, WriteOptions};

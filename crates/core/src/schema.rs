@@ -12,12 +12,17 @@ pub const DOCUMENTS_COLUMNS: [&str; 4] = ["id", "text", "source", "url"];
 ///
 /// `schemas/documents.json` holds the same schema; a test keeps the two equal.
 pub fn documents_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
+    Arc::new(Schema::new(documents_fields()))
+}
+
+/// The fields of [`documents_schema`], for a stage's schema that adds its own after them.
+pub fn documents_fields() -> Vec<Field> {
+    vec![
         Field::new("id", DataType::Utf8, false),
         Field::new("text", DataType::LargeUtf8, false),
         Field::new("source", DataType::Utf8, false),
         Field::new("url", DataType::Utf8, true),
-    ]))
+    ]
 }
 
 /// A schema as it is written in manifests and in `schemas/*.json`.

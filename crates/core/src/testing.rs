@@ -3,10 +3,14 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, LargeStringArray, StringArray};
 use arrow::record_batch::RecordBatch;
 
 use crate::{
-    Dataset, InputSchema, Provenance, Result, Stage, StageDir, StageInfo, TaskContext, WriteOptions,
+    Dataset, InputSchema, Provenance, Result, Stage, StageDir, StageInfo, TaskContext,
+    WriteOptions, documents_schema,
 };
 
 /// Run every task of `stage` over `inputs` into a dataset at `dir`, reading inputs in
@@ -143,4 +147,35 @@ pub fn check_schema_file(name: &str, schema: &arrow::datatypes::Schema) {
         "{} differs from the code: run the test with PRIMER_BLESS=1 and commit it",
         path.display()
     );
+}
+
+/// A document dataset at `dir` (stage `docs`) holding `docs` as (id, text, source), `url`
+/// null, split into up to `parts` parts of consecutive documents (none when `docs` is
+/// empty).
+pub fn documents_dataset<S: AsRef<str>>(dir: &Path, docs: &[(S, S, S)], parts: usize) -> Dataset {
+    let schema = documents_schema();
+    let sd = StageDir::open(dir, "docs", schema.clone(), WriteOptions::default()).unwrap();
+    let per = docs.len().div_ceil(parts.max(1)).max(1);
+    let mut n = 0;
+    for (t, chunk) in docs.chunks(per).enumerate() {
+        let mut out = sd.task_output(t).unwrap();
+        let column = |f: fn(&(S, S, S)) -> &S| chunk.iter().map(move |d| f(d).as_ref());
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(column(|d| &d.0))),
+            Arc::new(LargeStringArray::from_iter_values(column(|d| &d.1))),
+            Arc::new(StringArray::from_iter_values(column(|d| &d.2))),
+            Arc::new(StringArray::from(vec![None::<&str>; chunk.len()])),
+        ];
+        out.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
+            .unwrap();
+        sd.complete(out).unwrap();
+        n += 1;
+    }
+    let info = StageInfo {
+        id: "docs".into(),
+        kind: "test".into(),
+    };
+    sd.finalize(info, Provenance::default(), n, 0, 0.0, Default::default())
+        .unwrap();
+    Dataset::open(dir).unwrap()
 }

@@ -3,43 +3,19 @@
 
 use std::io::BufRead;
 use std::path::Path;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, LargeStringArray, RecordBatch, StringArray};
-use primer_core::{
-    Dataset, Provenance, StageDir, StageInfo, WriteOptions, documents_schema, testing::read_all,
-};
+use arrow::array::StringArray;
+use primer_core::Dataset;
+use primer_core::testing::{documents_dataset, read_all};
 
-/// A document dataset at `dir` holding `docs` (id, text), split into `parts` parts of
-/// consecutive documents.
+/// A document dataset at `dir` holding `docs` (id, text; source `test`), split into
+/// `parts` parts of consecutive documents.
 pub fn dataset(dir: &Path, docs: &[(String, String)], parts: usize) -> Dataset {
-    let sd = StageDir::open(dir, "docs", documents_schema(), WriteOptions::default()).unwrap();
-    let per = docs.len().div_ceil(parts.max(1)).max(1);
-    let mut n = 0;
-    for (t, chunk) in docs.chunks(per).enumerate() {
-        let mut out = sd.task_output(t).unwrap();
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|d| d.0.as_str()),
-            )),
-            Arc::new(LargeStringArray::from_iter_values(
-                chunk.iter().map(|d| d.1.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(chunk.iter().map(|_| "test"))),
-            Arc::new(StringArray::from(vec![None::<&str>; chunk.len()])),
-        ];
-        out.write(&RecordBatch::try_new(documents_schema(), cols).unwrap())
-            .unwrap();
-        sd.complete(out).unwrap();
-        n += 1;
-    }
-    let info = StageInfo {
-        id: "docs".into(),
-        kind: "test".into(),
-    };
-    sd.finalize(info, Provenance::default(), n, 0, 0.0, Default::default())
-        .unwrap();
-    Dataset::open(dir).unwrap()
+    let rows: Vec<(&str, &str, &str)> = docs
+        .iter()
+        .map(|(id, text)| (id.as_str(), text.as_str(), "test"))
+        .collect();
+    documents_dataset(dir, &rows, parts)
 }
 
 /// Every (id, text) of a JSONL.zst corpus in the shared data's `corpora/`, or `None`

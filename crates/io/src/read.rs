@@ -11,7 +11,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use primer_core::{
     BuildContext, DOCUMENTS_COLUMNS, Dataset, Error, InputSchema, Result, Stage, TaskContext,
-    TaskOutput, documents_schema, hash_hex,
+    TaskOutput, documents_fields, hash_hex,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -140,11 +140,7 @@ impl ReadConfig {
                 }
             }
         }
-        let mut fields: Vec<Field> = documents_schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let mut fields = documents_fields();
         for k in &self.keep_fields {
             if DOCUMENTS_COLUMNS.contains(&k.as_str()) {
                 return Err(Error::input(format!(

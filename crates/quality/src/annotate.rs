@@ -249,11 +249,7 @@ impl AnnotateConfig {
 
 /// The annotations' schema: the documents' columns and the rating.
 pub fn annotations_schema() -> SchemaRef {
-    let mut fields: Vec<Field> = primer_core::documents_schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let mut fields = primer_core::documents_fields();
     fields.extend([
         Field::new("score", DataType::Int64, true),
         Field::new("rationale", DataType::LargeUtf8, true),

@@ -6,50 +6,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, LargeStringArray, RecordBatch, StringArray};
-use primer_core::testing::{read_all, run_stage};
-use primer_core::{BuildContext, Dataset, InputSchema, Provenance, Stage, StageDir, StageInfo};
+use arrow::array::{Array, AsArray, RecordBatch};
+use primer_core::testing::{documents_dataset, read_all, run_stage};
+use primer_core::{BuildContext, InputSchema, Stage};
 use primer_fake_openai::{AnswerRequest, Config, Server};
 use primer_quality::AnnotateConfig;
-
-/// Documents (id, text, source) in `parts` parts.
-fn docs(dir: &Path, rows: &[(String, String, String)], parts: usize) -> Dataset {
-    let schema = primer_core::documents_schema();
-    let sd = StageDir::open(dir, "docs", schema.clone(), Default::default()).unwrap();
-    let per = rows.len().div_ceil(parts);
-    for (t, chunk) in rows.chunks(per).enumerate() {
-        let mut out = sd.task_output(t).unwrap();
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|d| d.0.as_str()),
-            )),
-            Arc::new(LargeStringArray::from_iter_values(
-                chunk.iter().map(|d| d.1.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                chunk.iter().map(|d| d.2.as_str()),
-            )),
-            Arc::new(StringArray::from(vec![None::<&str>; chunk.len()])),
-        ];
-        out.write(&RecordBatch::try_new(schema.clone(), cols).unwrap())
-            .unwrap();
-        sd.complete(out).unwrap();
-    }
-    let info = StageInfo {
-        id: "docs".into(),
-        kind: "read".into(),
-    };
-    sd.finalize(
-        info,
-        Provenance::default(),
-        parts,
-        0,
-        0.0,
-        Default::default(),
-    )
-    .unwrap();
-    Dataset::open(dir).unwrap()
-}
 
 /// The answer a document asks for: its text names the form.
 fn answer(r: &AnswerRequest) -> String {
@@ -127,7 +88,7 @@ fn every_answer_form_is_read_or_kept_with_its_reason() {
             ),
         ])
         .collect();
-    let input = docs(&tmp.path().join("docs"), &rows, 2);
+    let input = documents_dataset(&tmp.path().join("docs"), &rows, 2);
     let stage = build("", &server.base_url());
     stage
         .output_schema(&[InputSchema {
@@ -205,7 +166,7 @@ fn every_answer_form_is_read_or_kept_with_its_reason() {
             )
         })
         .collect();
-    let input = docs(&tmp.path().join("jdocs"), &rows, 1);
+    let input = documents_dataset(&tmp.path().join("jdocs"), &rows, 1);
     let stage = build("json = true", &server.base_url());
     let out = run_stage(&stage, &[input], &tmp.path().join("jann"), 10).unwrap();
     let b = read_all(&out).unwrap();
@@ -242,7 +203,7 @@ fn a_seeded_stratified_sample() {
             )
         })
         .collect();
-    let input = docs(&tmp.path().join("docs"), &rows, 4);
+    let input = documents_dataset(&tmp.path().join("docs"), &rows, 4);
     let run = |settings: &str, dir: &str| -> RecordBatch {
         let stage = build(settings, &server.base_url());
         read_all(

@@ -163,11 +163,7 @@ enum Outcome {
 }
 
 fn generated_fields(exercise: bool) -> Vec<Field> {
-    let mut f: Vec<Field> = primer_core::documents_schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
+    let mut f = primer_core::documents_fields();
     f.extend([
         Field::new("prompt_id", DataType::Utf8, false),
         Field::new("sample", DataType::UInt32, false),
