@@ -6,14 +6,13 @@
 //! request, and the synthetic-exercises recipe runs end to end.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use primer_core::Dataset;
 use primer_core::testing::read_all;
 use primer_fake_openai::{AnswerRequest, Config, Server};
 
-use super::util::{answered, primer, repo, run, run_ok};
+use super::util::{answered, kill_after_answers, primer, repo, run, run_ok};
 
 /// A pipeline with one `generate` stage named `gen` over the textbook set.
 fn textbook_pipeline(dir: &Path, base_url: &str, extra_stage: &str, extra_llm: &str) {
@@ -57,24 +56,13 @@ fn a_killed_run_resumes_without_repeating_a_paid_request_and_ends_identical() {
         "sample = 120\nprompts_per_task = 40",
         "",
     );
-    let mut child = primer()
-        .args(["run", "p.toml", "-j", "1"])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while answered(&server) < 50 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // Freeze what is in flight, give the answers already sent time to be committed, and
-    // kill the process mid-task.
-    server.hold();
-    std::thread::sleep(Duration::from_millis(700));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let before = answered(&server);
+    let before = kill_after_answers(
+        &["run", "p.toml", "-j", "1"],
+        &dir,
+        &server,
+        50,
+        Duration::from_millis(700),
+    );
     assert!((50..120).contains(&before), "killed after {before} answers");
     assert!(
         !dir.join("work/gen/_manifest.json").exists(),

@@ -4,12 +4,11 @@
 //! scoring a classifier in one run.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use primer_fake_openai::{AnswerRequest, Config, Server};
 
-use super::util::{answered, manifest, primer, repo, run_ok};
+use super::util::{kill_after_answers, manifest, primer, repo, run_ok};
 
 /// A copy of a recipe pipeline with the demo data and prompts it reads.
 fn recipe_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
@@ -52,13 +51,15 @@ fn rater(r: &AnswerRequest) -> String {
     }
 }
 
-fn run_recipe(name: &str, server: &Server) -> (tempfile::TempDir, String) {
+/// Runs a copy of recipe `name` against the OpenAI-compatible server at `base_url`
+/// (model `model`); returns its directory and log, having checked that it succeeded.
+fn run_recipe(name: &str, base_url: &str, model: &str) -> (tempfile::TempDir, String) {
     let (tmp, dir) = recipe_copy(name);
     let out = primer()
         .args(["run", name])
         .current_dir(&dir)
-        .env("PRIMER_LLM_BASE_URL", server.base_url())
-        .env("PRIMER_LLM_MODEL", "fake-rater")
+        .env("PRIMER_LLM_BASE_URL", base_url)
+        .env("PRIMER_LLM_MODEL", model)
         .env_remove("PRIMER_LLM_API_KEY")
         .output()
         .unwrap();
@@ -78,7 +79,8 @@ fn the_quality_recipes_run_against_a_scripted_rater() {
         ..Default::default()
     });
     // web-edu: filters, dedupe, annotate, train, score above 0.5, tokenize.
-    let (tmp, log) = run_recipe("web-edu.toml", &server);
+    let url = server.base_url();
+    let (tmp, log) = run_recipe("web-edu.toml", &url, "fake-rater");
     let work = tmp.path().join("work/web-edu");
     let rated = manifest(&work.join("rated"));
     let dedup = manifest(&work.join("dedup"));
@@ -118,7 +120,7 @@ fn the_quality_recipes_run_against_a_scripted_rater() {
     assert!(log.contains("held out:"), "{log}");
 
     // phi1-code: dedupe, annotate with the coding prompt, keep the top half, decontaminate.
-    let (tmp, log) = run_recipe("phi1-code.toml", &server);
+    let (tmp, log) = run_recipe("phi1-code.toml", &url, "fake-rater");
     let work = tmp.path().join("work/phi1-code");
     let near = manifest(&work.join("near"))["rows"].as_u64().unwrap();
     let top = manifest(&work.join("top"))["rows"].as_u64().unwrap();
@@ -130,7 +132,7 @@ fn the_quality_recipes_run_against_a_scripted_rater() {
     );
 
     // edu-classifier: JSON answers, scores on the whole corpus.
-    let (tmp, _) = run_recipe("edu-classifier.toml", &server);
+    let (tmp, _) = run_recipe("edu-classifier.toml", &url, "fake-rater");
     let work = tmp.path().join("work/edu-classifier");
     assert_eq!(manifest(&work.join("rated"))["rows"], 32);
     assert_eq!(
@@ -179,22 +181,13 @@ fn a_killed_annotate_run_loses_no_paid_answer() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     annotate_pipeline(dir, &server.base_url());
-    let mut child = primer()
-        .args(["run", "p.toml"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while answered(&server) < 40 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    server.hold();
-    std::thread::sleep(Duration::from_millis(500));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let before = answered(&server);
+    let before = kill_after_answers(
+        &["run", "p.toml"],
+        dir,
+        &server,
+        40,
+        Duration::from_millis(500),
+    );
     assert!((40..120).contains(&before), "killed after {before} answers");
     server.release();
     let out = run_ok(&["run", "p.toml"], dir);
@@ -215,22 +208,8 @@ fn a_real_model_s_ratings_train_and_score_a_classifier_in_one_run() {
     let Some((url, model)) = primer_testdata::llm_server_or_skip() else {
         return;
     };
-    let (tmp, dir) = recipe_copy("edu-classifier.toml");
     let t0 = Instant::now();
-    let out = primer()
-        .args(["run", "edu-classifier.toml"])
-        .current_dir(&dir)
-        .env("PRIMER_LLM_BASE_URL", &url)
-        .env("PRIMER_LLM_MODEL", &model)
-        .env_remove("PRIMER_LLM_API_KEY")
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(out.status.success(), "{log}");
+    let (tmp, _) = run_recipe("edu-classifier.toml", &url, &model);
     let work = tmp.path().join("work/edu-classifier");
     let rated = manifest(&work.join("rated"));
     let trained = manifest(&work.join("classifier"));

@@ -147,3 +147,32 @@ pub fn answered(server: &primer_fake_openai::Server) -> usize {
         .filter(|e| matches!(e.outcome, primer_fake_openai::Outcome::Answered { .. }))
         .count()
 }
+
+/// Runs `primer <args>` in `dir` until `server` has answered `after` requests (waiting at
+/// most 60 s), then freezes what is in flight, gives the answers already sent `settle` to
+/// be committed, and kills the process mid-task; returns how many requests were answered.
+pub fn kill_after_answers(
+    args: &[&str],
+    dir: &Path,
+    server: &primer_fake_openai::Server,
+    after: usize,
+    settle: std::time::Duration,
+) -> usize {
+    use std::time::{Duration, Instant};
+    let mut child = primer()
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered(server) < after && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.hold();
+    std::thread::sleep(settle);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    answered(server)
+}
