@@ -238,21 +238,10 @@ fn sum_rows(x: &mut [f32], data: &[f32], n: usize, rows: &[i32]) {
         2 => sum_fixed::<2>(x, data, rows),
         3 => sum_fixed::<3>(x, data, rows),
         4 => sum_fixed::<4>(x, data, rows),
-        5..=8 => {
-            // Rows of up to 8, summed into 8 lanes (the padding lanes add zeros).
-            let mut acc = [0.0f32; 8];
-            acc[..n].copy_from_slice(&x[..n]);
-            for (k, &r) in rows.iter().enumerate() {
-                if let Some(&ahead) = rows.get(k + PREFETCH_AHEAD) {
-                    prefetch_row(data, ahead as usize * n, n);
-                }
-                let r = r as usize;
-                acc.iter_mut()
-                    .zip(&data[r * n..(r + 1) * n])
-                    .for_each(|(a, b)| *a += *b);
-            }
-            x[..n].copy_from_slice(&acc[..n]);
-        }
+        5 => sum_fixed::<5>(x, data, rows),
+        6 => sum_fixed::<6>(x, data, rows),
+        7 => sum_fixed::<7>(x, data, rows),
+        8 => sum_fixed::<8>(x, data, rows),
         _ => {
             // Wide rows of a big matrix (DCLM-style classifiers: dim 100, millions of
             // n-gram buckets) are cache misses one after another; asking for the rows a
