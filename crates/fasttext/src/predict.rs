@@ -8,7 +8,7 @@ use crate::model::{Model, Output};
 
 /// `</s>` in [`Predictor::tokens`] (no token of a text starts at `u32::MAX`); its key is
 /// found when it is read.
-const EOS_TOKEN: (u32, u32, u32) = (u32::MAX, u32::MAX, 0);
+const EOS_TOKEN: (u32, u32, u32, (u64, u64)) = (u32::MAX, u32::MAX, 0, (0, 0));
 
 /// The high bit of each byte of `x` that is a separator (`is_space`: NUL, `\t \n \v \f \r`
 /// and the space).
@@ -109,13 +109,6 @@ fn token_parts_in(text: &[u8], start: usize, end: usize) -> (u64, u64) {
     }
 }
 
-/// [`token_key`] of `text[start..end]`.
-#[inline(always)]
-fn token_key_in(text: &[u8], start: usize, end: usize) -> u32 {
-    let (a, b) = token_parts_in(text, start, end);
-    mix_key(a, b, end - start)
-}
-
 /// Pending input rows that trigger a [`Predictor::flush`].
 const FLUSH_ROWS: usize = 256;
 
@@ -164,7 +157,7 @@ pub struct Predictor<'m> {
     /// Its character n-grams' buckets.
     buckets: Vec<u32>,
     /// The text's tokens: (start, end, hash), `EOS_TOKEN` for `</s>`.
-    tokens: Vec<(u32, u32, u32)>,
+    tokens: Vec<(u32, u32, u32, (u64, u64))>,
     cache: TokenCache,
     heap: Vec<(f32, i32)>,
     stack: Vec<(u32, f32)>,
@@ -269,15 +262,15 @@ impl<'m> Predictor<'m> {
         }
         const AHEAD: usize = 12;
         for i in 0..self.tokens.len() {
-            if let Some(&(_, _, h)) = self.tokens.get(i + AHEAD) {
+            if let Some(&(_, _, h, _)) = self.tokens.get(i + AHEAD) {
                 self.cache.prefetch(h);
             }
-            let (start, end, key) = self.tokens[i];
+            let (start, end, key, parts) = self.tokens[i];
             let (token, key, parts) = if start == u32::MAX {
                 (EOS, token_key(EOS), token_parts(EOS))
             } else {
                 let (start, end) = (start as usize, end as usize);
-                (&text[start..end], key, token_parts_in(text, start, end))
+                (&text[start..end], key, parts)
             };
             self.add_token(token, key, parts);
         }
@@ -302,8 +295,13 @@ impl<'m> Predictor<'m> {
     /// line as a newline does (fastText's `getLine`).
     #[inline(always)]
     fn push_token(&mut self, text: &[u8], start: usize, end: usize) -> bool {
-        self.tokens
-            .push((start as u32, end as u32, token_key_in(text, start, end)));
+        let parts = token_parts_in(text, start, end);
+        self.tokens.push((
+            start as u32,
+            end as u32,
+            mix_key(parts.0, parts.1, end - start),
+            parts,
+        ));
         &text[start..end] == EOS
     }
 
@@ -615,14 +613,15 @@ impl<'m> Predictor<'m> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn token_key_in_text_is_the_token_key() {
+    fn token_parts_in_text_are_the_token_parts() {
         let text =
             "a bc def ghij klmno pqrstu vwxyzab cdefghij klmnopqrs tuvwxyzabcdefghijk é东京x";
         let b = text.as_bytes();
         for start in 0..b.len() {
             for end in start + 1..=b.len().min(start + 30) {
+                let (x, y) = super::token_parts_in(b, start, end);
                 assert_eq!(
-                    super::token_key_in(b, start, end),
+                    super::mix_key(x, y, end - start),
                     super::token_key(&b[start..end]),
                     "{start}..{end}"
                 );
