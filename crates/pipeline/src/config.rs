@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use primer_core::{BuildContext, Stage};
 
 use crate::graph::BrokenStage;
+use primer_crawl::{ExtractConfig, ReadWarcConfig};
 use primer_dedupe::{DecontaminateConfig, ExactDedupeConfig, MinhashDedupeConfig};
 use primer_filters::{FilterConfig, LanguageConfig, PiiConfig};
 use primer_io::{ReadConfig, WriteConfig};
@@ -106,6 +107,8 @@ stage_kinds! {
     read => Read(ReadConfig),
     sql => Sql(SqlConfig),
     write => Write(WriteConfig),
+    read_warc => ReadWarc(ReadWarcConfig),
+    extract => Extract(ExtractConfig),
     exact_dedupe => ExactDedupe(ExactDedupeConfig),
     minhash_dedupe => MinhashDedupe(MinhashDedupeConfig),
     decontaminate => Decontaminate(DecontaminateConfig),
@@ -136,6 +139,8 @@ impl StageOp {
     ) -> primer_core::Result<Box<dyn Stage>> {
         Ok(match self {
             StageOp::Read(c) => Box::new(c.build(ctx)?),
+            StageOp::ReadWarc(c) => Box::new(c.build(ctx)?),
+            StageOp::Extract(c) => Box::new(c.build(ctx)?),
             StageOp::Sql(c) => Box::new(c.build(ctx, inputs)?),
             StageOp::Write(c) => Box::new(c.build(ctx)?),
             StageOp::ExactDedupe(c) => Box::new(c.build(ctx)?),

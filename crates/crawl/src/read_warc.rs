@@ -1,0 +1,298 @@
+//! The `read_warc` stage: WARC and WET files to a responses dataset, one task per file.
+
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Builder, LargeBinaryBuilder, StringBuilder};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use primer_core::{
+    BuildContext, Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput, hash_hex,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::http::parse_response;
+use crate::warc::{WarcReader, WarcRecord};
+
+/// Settings of the `read_warc` stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadWarcConfig {
+    /// WARC or WET files: paths or glob patterns, relative to the pipeline file's
+    /// directory; plain or gzip (one member per record, or one for the whole file). Every
+    /// pattern must match at least one file. Required.
+    pub paths: Vec<String>,
+    /// The value of the `source` column. Default: the stage id.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The record types to keep: `response` (HTTP responses), `resource` (documents
+    /// fetched without HTTP, as wget stores some), `conversion` (WET text). Requests,
+    /// metadata, revisits and warcinfo records hold no document and are counted and
+    /// passed over. Default all three.
+    #[serde(default = "default_record_types")]
+    pub record_types: Vec<String>,
+    /// Rows per record batch (a batch also ends at 64 MiB of payload). Default 256.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+}
+
+fn default_record_types() -> Vec<String> {
+    vec!["response".into(), "resource".into(), "conversion".into()]
+}
+fn default_batch_rows() -> usize {
+    256
+}
+
+const KNOWN_TYPES: &[&str] = &["response", "resource", "conversion"];
+const MAX_BATCH_BYTES: usize = 64 << 20;
+
+/// The `read_warc` stage, built: the matched files.
+pub struct ReadWarc {
+    config: ReadWarcConfig,
+    source: String,
+    files: Vec<PathBuf>,
+}
+
+impl ReadWarcConfig {
+    pub fn build(&self, ctx: &BuildContext) -> Result<ReadWarc> {
+        if self.paths.is_empty() {
+            return Err(Error::input(
+                "`paths` is empty: name at least one WARC file or glob",
+            ));
+        }
+        if self.batch_rows == 0 {
+            return Err(Error::input("`batch_rows` must be at least 1"));
+        }
+        for t in &self.record_types {
+            if !KNOWN_TYPES.contains(&t.as_str()) {
+                return Err(Error::input(format!(
+                    "record_types: `{t}` is not one of `response`, `resource`, `conversion`"
+                )));
+            }
+        }
+        let mut files: Vec<PathBuf> = Vec::new();
+        for pattern in &self.paths {
+            let full = ctx.resolve(pattern);
+            let full_str = full.to_string_lossy();
+            let matches = glob::glob(&full_str).map_err(|e| {
+                Error::input(format!("paths: `{pattern}` is not a valid glob: {e}"))
+            })?;
+            let mut found = Vec::new();
+            for m in matches {
+                let p = m.map_err(|e| Error::input(format!("paths: `{pattern}`: {e}")))?;
+                if p.is_file() {
+                    found.push(p);
+                }
+            }
+            if found.is_empty() {
+                return Err(Error::input(format!(
+                    "paths: `{pattern}` matches no file (looked for {full_str})"
+                )));
+            }
+            found.sort();
+            for p in found {
+                if !files.contains(&p) {
+                    files.push(p);
+                }
+            }
+        }
+        Ok(ReadWarc {
+            config: self.clone(),
+            source: self
+                .source
+                .clone()
+                .unwrap_or_else(|| ctx.stage_id.to_string()),
+            files,
+        })
+    }
+}
+
+struct Builders {
+    id: StringBuilder,
+    url: StringBuilder,
+    source: StringBuilder,
+    fetch_time: StringBuilder,
+    status: Int32Builder,
+    content_type: StringBuilder,
+    headers: StringBuilder,
+    body: LargeBinaryBuilder,
+    record_type: StringBuilder,
+    rows: usize,
+    bytes: usize,
+}
+
+impl Builders {
+    fn new() -> Self {
+        Builders {
+            id: StringBuilder::new(),
+            url: StringBuilder::new(),
+            source: StringBuilder::new(),
+            fetch_time: StringBuilder::new(),
+            status: Int32Builder::new(),
+            content_type: StringBuilder::new(),
+            headers: StringBuilder::new(),
+            body: LargeBinaryBuilder::new(),
+            record_type: StringBuilder::new(),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.url.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.fetch_time.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.content_type.finish()),
+            Arc::new(self.headers.finish()),
+            Arc::new(self.body.finish()),
+            Arc::new(self.record_type.finish()),
+        ];
+        self.rows = 0;
+        self.bytes = 0;
+        RecordBatch::try_new(schema.clone(), cols)
+            .map_err(|e| Error::arrow("building responses", e))
+    }
+}
+
+impl Stage for ReadWarc {
+    fn kind(&self) -> &'static str {
+        "read_warc"
+    }
+
+    fn output_schema(&self, inputs: &[InputSchema]) -> Result<SchemaRef> {
+        if !inputs.is_empty() {
+            return Err(Error::input(
+                "a `read_warc` stage takes no inputs; it reads `paths`",
+            ));
+        }
+        Ok(crate::responses_schema())
+    }
+
+    fn external_fingerprint(&self) -> Result<String> {
+        let mut s = String::new();
+        for p in &self.files {
+            let m = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            s.push_str(&format!("{}|{}|{}\n", p.display(), m.len(), mtime));
+        }
+        Ok(s)
+    }
+
+    fn num_tasks(&self, _inputs: &[Dataset]) -> Result<usize> {
+        Ok(self.files.len())
+    }
+
+    fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
+        let path = &self.files[task];
+        let display = path.display().to_string();
+        out.count("files", 1);
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                out.warn(format!("{display}: {e}; file skipped"));
+                out.count("files_unreadable", 1);
+                return Ok(());
+            }
+        };
+        if let Ok(m) = file.metadata() {
+            out.count("bytes_in", m.len());
+        }
+        let reader = WarcReader::new(BufReader::with_capacity(1 << 20, file))
+            .map_err(|e| Error::io(path, e))?;
+        let schema = out.schema();
+        let mut b = Builders::new();
+        for (n, item) in reader.enumerate() {
+            if n % 256 == 0 {
+                ctx.check_cancelled()?;
+            }
+            let record = match item {
+                Ok(r) => r,
+                Err(e) => {
+                    out.warn(format!("{display}: {e}; skipped"));
+                    out.count("records_damaged", 1);
+                    continue;
+                }
+            };
+            let kind = record.record_type().to_ascii_lowercase();
+            out.count(&format!("records.{kind}"), 1);
+            if !self.config.record_types.contains(&kind) {
+                continue;
+            }
+            if let Err(message) = self.push(&record, &kind, &mut b) {
+                let url = record.target_uri().unwrap_or("(no URL)");
+                out.warn(format!(
+                    "{display}: byte offset {}: {url}: {message}; record skipped",
+                    record.offset
+                ));
+                out.dropped("bad_http", 1);
+                continue;
+            }
+            out.count("rows_in", 1);
+            if b.rows >= self.config.batch_rows || b.bytes >= MAX_BATCH_BYTES {
+                out.write(&b.finish(&schema)?)?;
+            }
+        }
+        if b.rows > 0 {
+            out.write(&b.finish(&schema)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl ReadWarc {
+    /// Add one record's row, or say why it cannot be read.
+    fn push(
+        &self,
+        record: &WarcRecord,
+        kind: &str,
+        b: &mut Builders,
+    ) -> std::result::Result<(), String> {
+        let warc_type = record.field("Content-Type").unwrap_or("");
+        let is_http = kind == "response"
+            && (warc_type
+                .to_ascii_lowercase()
+                .starts_with("application/http")
+                || record.block.starts_with(b"HTTP/"));
+        let url = record.target_uri();
+        let date = record.field("WARC-Date");
+        let (status, content_type, headers, body) = if is_http {
+            let r = parse_response(&record.block)?;
+            let ct = r.header("Content-Type").map(str::to_string);
+            let headers = r.headers_text();
+            (Some(r.status as i32), ct, Some(headers), r.body)
+        } else {
+            let ct = (!warc_type.is_empty()).then(|| warc_type.to_string());
+            (None, ct, None, record.block.clone())
+        };
+        let key = match record.field("WARC-Record-ID") {
+            Some(rid) => format!("{}\0{rid}", self.source),
+            None => format!(
+                "{}\0{}\0{}",
+                self.source,
+                url.unwrap_or(""),
+                date.unwrap_or("")
+            ),
+        };
+        b.id.append_value(hash_hex(key.as_bytes()));
+        b.url.append_option(url);
+        b.source.append_value(&self.source);
+        b.fetch_time.append_option(date);
+        b.status.append_option(status);
+        b.content_type.append_option(content_type);
+        b.headers.append_option(headers);
+        b.bytes += body.len();
+        b.body.append_value(&body);
+        b.record_type.append_value(kind);
+        b.rows += 1;
+        Ok(())
+    }
+}
