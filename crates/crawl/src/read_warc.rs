@@ -26,10 +26,10 @@ pub struct ReadWarcConfig {
     /// The value of the `source` column. Default: the stage id.
     #[serde(default)]
     pub source: Option<String>,
-    /// The record types to keep: `response` (HTTP responses), `resource` (documents
-    /// fetched without HTTP, as wget stores some), `conversion` (WET text). Requests,
-    /// metadata, revisits and warcinfo records hold no document and are counted and
-    /// passed over. Default all three.
+    /// The record types to keep: `response` (HTTP responses), `conversion` (WET text),
+    /// `resource` (documents stored without HTTP; crawlers such as wget put their logs
+    /// there). Requests, metadata, revisits and warcinfo records hold no document and
+    /// are counted and passed over. Default `response` and `conversion`.
     #[serde(default = "default_record_types")]
     pub record_types: Vec<String>,
     /// Rows per record batch (a batch also ends at 64 MiB of payload). Default 256.
@@ -38,7 +38,7 @@ pub struct ReadWarcConfig {
 }
 
 fn default_record_types() -> Vec<String> {
-    vec!["response".into(), "resource".into(), "conversion".into()]
+    vec!["response".into(), "conversion".into()]
 }
 fn default_batch_rows() -> usize {
     256
@@ -222,6 +222,10 @@ impl Stage for ReadWarc {
                     continue;
                 }
             };
+            if let Some(note) = &record.note {
+                out.warn(format!("{display}: byte offset {}: {note}", record.offset));
+                out.count("records_with_bad_length", 1);
+            }
             let kind = record.record_type().to_ascii_lowercase();
             out.count(&format!("records.{kind}"), 1);
             if !self.config.record_types.contains(&kind) {

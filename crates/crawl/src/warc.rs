@@ -12,6 +12,10 @@
 
 use std::io::{BufRead, Read};
 
+/// How many stray bytes after a block are taken for a slightly short `Content-Length`
+/// (the record is kept) rather than damage (the record is skipped).
+const SHORT_SLACK: usize = 256;
+
 /// Records larger than this are skipped (and reported): a bound on memory per task.
 pub const MAX_RECORD_BYTES: u64 = 256 << 20;
 
@@ -25,6 +29,9 @@ pub struct WarcRecord {
     /// Named fields in file order.
     pub fields: Vec<(String, String)>,
     pub block: Vec<u8>,
+    /// Something not quite right that did not stop the record being read (a
+    /// `Content-Length` a few bytes short), for the caller to report.
+    pub note: Option<String>,
 }
 
 impl WarcRecord {
@@ -284,6 +291,21 @@ impl<R: BufRead> RecordStream<R> {
                 self.src.unread(&block[i..]);
                 return Ok(Next::Damaged(start, message));
             }
+            // A length a few bytes short (seen in real archives): the record is kept as
+            // its length says, and the bytes before the next record are reported.
+            let extra = self.skip_to_version(SHORT_SLACK)?;
+            if let Some(extra) = extra {
+                return Ok(Next::Record(WarcRecord {
+                    offset: start,
+                    version,
+                    fields,
+                    block,
+                    note: Some(format!(
+                        "{extra} bytes follow the {length}-byte block before the next record: \
+                         its Content-Length is short; they were left out"
+                    )),
+                }));
+            }
             return self.damaged(start, message);
         }
         Ok(Next::Record(WarcRecord {
@@ -291,6 +313,7 @@ impl<R: BufRead> RecordStream<R> {
             version,
             fields,
             block,
+            note: None,
         }))
     }
 
@@ -308,6 +331,36 @@ impl<R: BufRead> RecordStream<R> {
             }
         }
         Ok(Next::Damaged(start, message))
+    }
+
+    /// Consume up to `limit` bytes to the next `WARC/` line (or the end), leaving that
+    /// line pending; how many bytes other than line ends were passed over. `None`, with
+    /// the bytes given back, when there are more than `limit`.
+    fn skip_to_version(&mut self, limit: usize) -> std::io::Result<Option<usize>> {
+        let mut taken: Vec<u8> = Vec::new();
+        loop {
+            let at = self.src.pos;
+            self.line.clear();
+            let n = (&mut self.src)
+                .take((limit + 1 - taken.len().min(limit)) as u64)
+                .read_until(b'\n', &mut self.line)?;
+            if n == 0 {
+                break;
+            }
+            if self.line.starts_with(b"WARC/") && self.line.ends_with(b"\n") {
+                let v = String::from_utf8_lossy(trim_eol(&self.line)).into_owned();
+                self.pending_version = Some((at, v));
+                break;
+            }
+            taken.extend_from_slice(&self.line);
+            if taken.len() > limit {
+                self.src.unread(&taken);
+                return Ok(None);
+            }
+        }
+        Ok(Some(
+            taken.iter().filter(|&&b| b != b'\r' && b != b'\n').count(),
+        ))
     }
 
     /// After a block: consume the CRLF CRLF that ends a record. Lenient about LF-only
@@ -548,5 +601,180 @@ fn skip_to_gzip_magic<R: BufRead>(raw: &mut Source<R>) -> std::io::Result<u64> {
                 skipped += n as u64;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(kind: &str, uri: &str, block: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "WARC/1.1\r\nWARC-Type: {kind}\r\nWARC-Target-URI: {uri}\r\n\
+             WARC-Date: 2024-01-02T03:04:05Z\r\nContent-Length: {}\r\n\r\n",
+            block.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(block);
+        r.extend_from_slice(b"\r\n\r\n");
+        r
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn records() -> Vec<Vec<u8>> {
+        (0..5)
+            .map(|i| {
+                record(
+                    "response",
+                    &format!("http://h/{i}"),
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>page {i}</p>")
+                        .as_bytes(),
+                )
+            })
+            .collect()
+    }
+
+    /// (uri of each record read, errors as (offset, message)).
+    fn read(bytes: &[u8]) -> (Vec<String>, Vec<(u64, String)>) {
+        let mut uris = Vec::new();
+        let mut errors = Vec::new();
+        for r in WarcReader::new(bytes).unwrap() {
+            match r {
+                Ok(r) => uris.push(r.target_uri().unwrap().to_string()),
+                Err(e) => errors.push((e.offset, e.message)),
+            }
+        }
+        (uris, errors)
+    }
+
+    fn all_uris() -> Vec<String> {
+        (0..5).map(|i| format!("http://h/{i}")).collect()
+    }
+
+    #[test]
+    fn plain_gzip_per_record_and_gzip_whole_file_read_alike() {
+        let recs = records();
+        let plain: Vec<u8> = recs.concat();
+        let per_record: Vec<u8> = recs.iter().flat_map(|r| gzip(r)).collect();
+        let whole = gzip(&plain);
+        for bytes in [&plain, &per_record, &whole] {
+            assert_eq!(read(bytes), (all_uris(), vec![]));
+        }
+        // Offsets are where each record (or its gzip member) starts.
+        let offsets: Vec<u64> = WarcReader::new(&per_record[..])
+            .unwrap()
+            .map(|r| r.unwrap().offset)
+            .collect();
+        let mut want = vec![0u64];
+        for r in &recs[..4] {
+            want.push(want.last().unwrap() + gzip(r).len() as u64);
+        }
+        assert_eq!(offsets, want);
+        let r = WarcReader::new(&plain[..])
+            .unwrap()
+            .nth(1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.offset, recs[0].len() as u64);
+        assert_eq!(r.field("warc-type"), Some("response"));
+        assert!(r.block.ends_with(b"<p>page 1</p>"));
+    }
+
+    #[test]
+    fn a_gzip_member_that_does_not_inflate_is_skipped_and_reported() {
+        let members: Vec<Vec<u8>> = records().iter().map(|r| gzip(r)).collect();
+        let mut bytes = Vec::new();
+        let mut bad_at = 0;
+        for (i, mut m) in members.into_iter().enumerate() {
+            if i == 2 {
+                bad_at = bytes.len() as u64;
+                let mid = m.len() / 2;
+                for b in &mut m[12..mid] {
+                    *b ^= 0x5a;
+                }
+            }
+            bytes.extend_from_slice(&m);
+        }
+        let (uris, errors) = read(&bytes);
+        let mut want = all_uris();
+        want.remove(2);
+        assert_eq!(uris, want);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, bad_at);
+        assert!(errors[0].1.contains("does not inflate"), "{errors:?}");
+    }
+
+    #[test]
+    fn wrong_lengths_bad_headers_and_truncation_lose_only_their_record() {
+        let recs = records();
+        let at = |i: usize| recs[..i].iter().map(Vec::len).sum::<usize>() as u64;
+        // Content-Length too long: the record swallows the next one's start, which is
+        // found again inside it.
+        let mut long = recs.clone();
+        long[1] = String::from_utf8(long[1].clone())
+            .unwrap()
+            .replacen("Content-Length: 57", "Content-Length: 90", 1)
+            .into_bytes();
+        assert_ne!(long[1], recs[1], "the length to change is 57");
+        let (uris, errors) = read(&long.concat());
+        assert_eq!(
+            uris,
+            ["http://h/0", "http://h/2", "http://h/3", "http://h/4"]
+        );
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, at(1));
+        assert!(
+            errors[0].1.contains("Content-Length is wrong"),
+            "{errors:?}"
+        );
+        // Too short, and a header line without a colon.
+        let mut bad = recs.clone();
+        bad[1] = String::from_utf8(bad[1].clone())
+            .unwrap()
+            .replacen("Content-Length: 57", "Content-Length: 20", 1)
+            .into_bytes();
+        bad[3] = String::from_utf8(bad[3].clone())
+            .unwrap()
+            .replacen("WARC-Type: response", "WARC-Type response", 1)
+            .into_bytes();
+        let (uris, errors) = read(&bad.concat());
+        assert_eq!(
+            uris,
+            ["http://h/0", "http://h/1", "http://h/2", "http://h/4"]
+        );
+        assert_eq!(
+            errors.iter().map(|e| e.0).collect::<Vec<_>>(),
+            [at(3)],
+            "{errors:?}"
+        );
+        // The short record is kept as its length says, with a note of what was left.
+        let short = WarcReader::new(&bad.concat()[..])
+            .unwrap()
+            .nth(1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(short.block.len(), 20);
+        let note = short.note.unwrap();
+        assert!(
+            note.starts_with("33 bytes follow the 20-byte block"),
+            "{note}"
+        );
+        // Cut off in the middle of the last record.
+        let all = recs.concat();
+        let (uris, errors) = read(&all[..all.len() - 30]);
+        assert_eq!(uris, all_uris()[..4]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, at(4));
+        // Garbage before the first record, and an empty file.
+        let mut junk = b"not a warc\r\n".to_vec();
+        junk.extend_from_slice(&all);
+        let (uris, errors) = read(&junk);
+        assert_eq!((uris, errors.len()), (all_uris(), 1));
+        assert_eq!(read(b""), (vec![], vec![]));
     }
 }
