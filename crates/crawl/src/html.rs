@@ -16,7 +16,7 @@
 //! list items start with `- ` (or `N. ` in ordered lists), table cells are joined by
 //! ` | `.
 
-use html5gum::emitters::callback::{CallbackEmitter, CallbackEvent};
+use html5gum::{Emitter, State as TokenizerState};
 
 /// Settings of the extractor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +49,7 @@ pub struct Extracted {
 /// Extract the main content of an HTML page.
 pub fn extract(html: &str, options: &ExtractOptions) -> Extracted {
     let mut state = State::new(*options);
-    {
-        let mut emitter = CallbackEmitter::new(
-            |event: CallbackEvent<'_>, _span: html5gum::Span<()>| -> Option<()> {
-                state.event(event);
-                None
-            },
-        );
-        emitter.naively_switch_states(true);
-        for _ in html5gum::Tokenizer::new_with_emitter(html, emitter) {}
-    }
+    for _ in html5gum::Tokenizer::new_with_emitter(html, &mut state) {}
     state.finish()
 }
 
@@ -402,8 +393,16 @@ struct Region {
 struct State {
     options: ExtractOptions,
     tag_name: Vec<u8>,
+    tag_is_end: bool,
+    tag_self_closing: bool,
+    last_start_tag: Vec<u8>,
+    attr_name: Vec<u8>,
     attrs: Attrs,
     attr: Attr,
+    /// Scratch space for lower-casing a class word.
+    lower: String,
+    /// Text not yet handled (see `emit_string`).
+    text_buf: Vec<u8>,
     stack: Vec<Frame>,
     skip_depth: u32,
     pre_depth: u32,
@@ -428,13 +427,112 @@ struct State {
     next_group: u32,
 }
 
+/// The extractor is html5gum's emitter: the tokenizer hands it tag names, attributes and
+/// text as borrowed bytes, nothing is allocated per token, and parse errors (which do
+/// not change the text) are not even looked for.
+impl Emitter for &mut State {
+    type Token = std::convert::Infallible;
+
+    fn set_last_start_tag(&mut self, last_start_tag: Option<&[u8]>) {
+        self.last_start_tag.clear();
+        self.last_start_tag
+            .extend_from_slice(last_start_tag.unwrap_or_default());
+    }
+    fn emit_eof(&mut self) {
+        self.flush_text();
+    }
+    fn emit_error(&mut self, _error: html5gum::Error) {}
+    fn should_emit_errors(&mut self) -> bool {
+        false
+    }
+    fn pop_token(&mut self) -> Option<Self::Token> {
+        None
+    }
+    fn emit_string(&mut self, c: &[u8]) {
+        // Consecutive pieces of text are joined first: a piece may end inside a
+        // character's UTF-8 bytes.
+        self.text_buf.extend_from_slice(c);
+    }
+    fn init_start_tag(&mut self) {
+        self.flush_text();
+        self.init_tag(false);
+    }
+    fn init_end_tag(&mut self) {
+        self.flush_text();
+        self.init_tag(true);
+    }
+    fn init_comment(&mut self) {
+        self.flush_text();
+    }
+    fn emit_current_tag(&mut self) -> Option<TokenizerState> {
+        if self.tag_is_end {
+            self.last_start_tag.clear();
+            let name = std::mem::take(&mut self.tag_name);
+            self.end_tag(&name);
+            self.tag_name = name;
+            None
+        } else {
+            self.last_start_tag.clear();
+            self.last_start_tag.extend_from_slice(&self.tag_name);
+            self.start_tag(self.tag_self_closing);
+            html5gum::naive_next_state(&self.last_start_tag)
+        }
+    }
+    fn emit_current_comment(&mut self) {}
+    fn emit_current_doctype(&mut self) {}
+    fn set_self_closing(&mut self) {
+        self.tag_self_closing = true;
+    }
+    fn set_force_quirks(&mut self) {}
+    fn push_tag_name(&mut self, s: &[u8]) {
+        self.tag_name.extend_from_slice(s);
+    }
+    fn push_comment(&mut self, _s: &[u8]) {}
+    fn push_doctype_name(&mut self, _s: &[u8]) {}
+    fn init_doctype(&mut self) {
+        self.flush_text();
+    }
+    fn init_attribute(&mut self) {
+        self.attr_name.clear();
+        self.attr = Attr::Other;
+    }
+    fn init_attribute_value(&mut self) {
+        self.resolve_attr();
+    }
+    fn push_attribute_name(&mut self, s: &[u8]) {
+        self.attr_name.extend_from_slice(s);
+        // `hidden` has no value: it counts by its name alone.
+        if self.attr_name == b"hidden" {
+            self.attrs.hidden = true;
+        }
+    }
+    fn push_attribute_value(&mut self, s: &[u8]) {
+        if let Some(slot) = self.attrs.slot(self.attr) {
+            slot.push_str(&String::from_utf8_lossy(s));
+        }
+    }
+    fn set_doctype_public_identifier(&mut self, _value: &[u8]) {}
+    fn set_doctype_system_identifier(&mut self, _value: &[u8]) {}
+    fn push_doctype_public_identifier(&mut self, _s: &[u8]) {}
+    fn push_doctype_system_identifier(&mut self, _s: &[u8]) {}
+    fn current_is_appropriate_end_tag_token(&mut self) -> bool {
+        self.tag_is_end && !self.last_start_tag.is_empty() && self.tag_name == self.last_start_tag
+    }
+}
+
 impl State {
     fn new(options: ExtractOptions) -> Self {
         State {
             options,
             tag_name: Vec::new(),
+            tag_is_end: false,
+            tag_self_closing: false,
+            last_start_tag: Vec::new(),
+            attr_name: Vec::new(),
             attrs: Attrs::default(),
             attr: Attr::Other,
+            lower: String::new(),
+            text_buf: Vec::new(),
             stack: Vec::with_capacity(64),
             skip_depth: 0,
             pre_depth: 0,
@@ -458,42 +556,42 @@ impl State {
         }
     }
 
-    fn event(&mut self, event: CallbackEvent<'_>) {
-        match event {
-            CallbackEvent::OpenStartTag { name } => {
-                self.tag_name.clear();
-                self.tag_name.extend_from_slice(name);
-                self.attrs.clear();
-                self.attr = Attr::Other;
-            }
-            CallbackEvent::AttributeName { name } => {
-                self.attr = match name {
-                    b"class" => Attr::Class,
-                    b"id" => Attr::Id,
-                    b"role" => Attr::Role,
-                    b"lang" => Attr::Lang,
-                    b"aria-hidden" => Attr::AriaHidden,
-                    b"style" => Attr::Style,
-                    b"rel" => Attr::Rel,
-                    b"href" => Attr::Href,
-                    b"itemprop" => Attr::Itemprop,
-                    b"hidden" => {
-                        self.attrs.hidden = true;
-                        Attr::Other
-                    }
-                    _ => Attr::Other,
-                };
-            }
-            CallbackEvent::AttributeValue { value } => {
-                if let Some(slot) = self.attrs.slot(self.attr) {
-                    slot.push_str(&String::from_utf8_lossy(value));
-                }
-            }
-            CallbackEvent::CloseStartTag { self_closing } => self.start_tag(self_closing),
-            CallbackEvent::EndTag { name } => self.end_tag(name),
-            CallbackEvent::String { value } => self.text(value),
-            _ => {}
+    fn flush_text(&mut self) {
+        if !self.text_buf.is_empty() {
+            let buf = std::mem::take(&mut self.text_buf);
+            self.text(&buf);
+            self.text_buf = buf;
+            self.text_buf.clear();
         }
+    }
+
+    fn init_tag(&mut self, end: bool) {
+        self.tag_name.clear();
+        self.tag_is_end = end;
+        self.tag_self_closing = false;
+        self.attrs.clear();
+        self.attr_name.clear();
+        self.attr = Attr::Other;
+    }
+
+    /// Which attribute the value about to come belongs to (the first of a name wins).
+    fn resolve_attr(&mut self) {
+        let a = match &self.attr_name[..] {
+            b"class" => Attr::Class,
+            b"id" => Attr::Id,
+            b"role" => Attr::Role,
+            b"lang" => Attr::Lang,
+            b"aria-hidden" => Attr::AriaHidden,
+            b"style" => Attr::Style,
+            b"rel" => Attr::Rel,
+            b"href" => Attr::Href,
+            b"itemprop" => Attr::Itemprop,
+            _ => Attr::Other,
+        };
+        self.attr = match self.attrs.slot(a) {
+            Some(slot) if slot.is_empty() => a,
+            _ => Attr::Other,
+        };
     }
 
     fn start_tag(&mut self, self_closing: bool) {
@@ -625,7 +723,7 @@ impl State {
     }
 
     /// Whether an element that opens here is page furniture, not content.
-    fn is_furniture(&self, tag: Tag) -> bool {
+    fn is_furniture(&mut self, tag: Tag) -> bool {
         match tag {
             Tag::Skip => return true,
             Tag::Table if !self.options.tables => return true,
@@ -642,11 +740,12 @@ impl State {
         if a.hidden || a.aria_hidden.trim().eq_ignore_ascii_case("true") {
             return true;
         }
-        if !a.role.is_empty() {
-            let role = a.role.trim().to_ascii_lowercase();
-            if SKIP_ROLES.contains(&role.as_str()) {
-                return true;
-            }
+        if !a.role.is_empty()
+            && SKIP_ROLES
+                .iter()
+                .any(|r| a.role.trim().eq_ignore_ascii_case(r))
+        {
+            return true;
         }
         if !a.style.is_empty() {
             let style: String = a
@@ -662,6 +761,12 @@ impl State {
         if a.class.is_empty() && a.id.is_empty() {
             return false;
         }
+        // An `id` is often a slug of a heading (`how-do-i-share-…`): only whole
+        // furniture words count there; in `class`, parts of words do on containers.
+        let is_word = |w: &str| SKIP_WORDS.iter().any(|k| w.eq_ignore_ascii_case(k));
+        if !a.id.is_empty() && is_word(a.id.trim()) {
+            return true;
+        }
         let container = matches!(
             tag,
             Tag::Div
@@ -674,18 +779,18 @@ impl State {
                 | Tag::Block
                 | Tag::Dl
         );
-        // An `id` is often a slug of a heading (`how-do-i-share-…`): only whole
-        // furniture words count there; in `class`, parts of words do on containers.
-        if !a.id.is_empty() && SKIP_WORDS.contains(&a.id.trim().to_ascii_lowercase().as_str()) {
-            return true;
-        }
+        let lower = &mut self.lower;
         for w in a.class.split_ascii_whitespace() {
-            let w = w.to_ascii_lowercase();
-            if SKIP_WORDS.contains(&w.as_str()) {
+            if is_word(w) {
                 return true;
             }
-            if container && SKIP_PARTS.iter().any(|p| w.contains(p)) && !w.contains("commentary") {
-                return true;
+            if container {
+                lower.clear();
+                lower.push_str(w);
+                lower.make_ascii_lowercase();
+                if SKIP_PARTS.iter().any(|p| lower.contains(p)) && !lower.contains("commentary") {
+                    return true;
+                }
             }
         }
         false
@@ -827,7 +932,10 @@ impl State {
     }
 
     fn text(&mut self, value: &[u8]) {
-        let s = String::from_utf8_lossy(value);
+        let s = match std::str::from_utf8(value) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         if self.in_title {
             self.title.push_str(&s);
             return;
@@ -847,30 +955,34 @@ impl State {
                 return;
             }
             self.cur.push_str(s);
-            let n = s.chars().count() as u32;
+            let n = s.len() as u32;
             self.cur_chars += n;
             if self.link_depth > 0 {
                 self.cur_links += n;
             }
             return;
         }
+        // Runs of ASCII whitespace are one space (CSS `white-space: normal`; a no-break
+        // space stays).
+        let bytes = s.as_bytes();
+        let open_line = !self.cur.is_empty() && !self.cur.ends_with('\n');
+        if open_line && bytes.first().is_some_and(u8::is_ascii_whitespace) {
+            self.pending_space = true;
+        }
         let mut added = 0u32;
-        for c in s.chars() {
-            if c.is_whitespace() {
-                if !self.cur.is_empty() && !self.cur.ends_with('\n') {
-                    self.pending_space = true;
-                }
-                continue;
-            }
+        for word in s.split_ascii_whitespace() {
             if self.cur.is_empty() && !self.cur_prefix.is_empty() {
                 self.cur.push_str(&self.cur_prefix);
                 self.cur_prefix.clear();
-            } else if self.pending_space {
+            } else if self.pending_space && !self.cur.is_empty() && !self.cur.ends_with('\n') {
                 self.cur.push(' ');
             }
-            self.pending_space = false;
-            self.cur.push(c);
-            added += 1;
+            self.cur.push_str(word);
+            self.pending_space = true;
+            added += word.len() as u32;
+        }
+        if added > 0 {
+            self.pending_space = bytes.last().is_some_and(u8::is_ascii_whitespace);
         }
         self.cur_chars += added;
         if self.link_depth > 0 {
@@ -921,6 +1033,7 @@ impl State {
     }
 
     fn finish(mut self) -> Extracted {
+        self.flush_text();
         self.pop_to(0);
         self.flush();
         let n = self.blocks.len();
@@ -1091,6 +1204,15 @@ mod tests {
         let html = format!("<main><div class=\"post-content\">x</div><p>{body}</p></main>");
         let e = extract(&html, &ExtractOptions::default());
         assert_eq!(e.text, format!("x\n\n{}", body.trim()));
+    }
+
+    #[test]
+    fn characters_split_by_character_references_stay_whole() {
+        assert_eq!(
+            text("<pre>A = &quot;Österreich&quot; # ü</pre>"),
+            "A = \"Österreich\" # ü"
+        );
+        assert_eq!(text("<p>&lt;Ä&gt;&nbsp;ß</p>"), "<Ä>\u{a0}ß");
     }
 
     #[test]
