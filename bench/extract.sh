@@ -15,11 +15,14 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 PY=$(bench/extract_venv.sh)
-cargo bench -q -p primer-crawl --bench extract -- "$SITE" "$work/primer.jsonl" 5
+cargo bench -q -p primer-crawl --bench extract -- "$SITE" "$work/primer.jsonl" 5 | tee "$work/primer.out"
 "$PY" bench/extract_score.py --site "$SITE" --primer "$work/primer.jsonl" --trafilatura \
     --json "$work/score.json"
-"$PY" - "$work/score.json" <<'PYEOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-print(json.dumps({k: v for k, v in r.items() if k != "per_page"}, indent=1)[:3000])
+"$PY" - "$work/primer.out" "$work/score.json" <<'PYEOF'
+import json, re, sys
+primer = float(re.search(r"([0-9.]+) MB/s", open(sys.argv[1]).read()).group(1))
+r = json.load(open(sys.argv[2]))["systems"]
+for name in ("trafilatura", "trafilatura (favor_recall)"):
+    t = r[name]["mb_per_s"]
+    print(f"primer {primer:.1f} MB/s vs {name} {t:.2f} MB/s on one core: {primer / t:.0f}x")
 PYEOF

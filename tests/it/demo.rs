@@ -8,8 +8,8 @@ fn demo_reruns_only_what_changed() {
     let dir = tmp.path();
     let first = run_ok(&["run", "pipelines/demo.toml"], dir);
     for stage in [
-        "docs", "code", "english", "quality", "redact", "mix", "exact", "near", "clean", "export",
-        "tokens",
+        "docs", "code", "crawl", "pages", "web", "english", "quality", "redact", "mix", "exact",
+        "near", "clean", "export", "tokens",
     ] {
         assert!(first.contains(&format!("{stage} (")), "{first}");
     }
@@ -18,6 +18,9 @@ fn demo_reruns_only_what_changed() {
     let mix = manifest(&work.join("mix"));
     let docs = manifest(&work.join("docs"));
     assert_eq!(docs["rows"], 220);
+    // The ten crawled pages become documents and join the read ones.
+    assert_eq!(manifest(&work.join("pages"))["rows"], 10);
+    assert_eq!(manifest(&work.join("web"))["rows"], 230);
     // The filters keep the better pages: fewer than half of them reach the mix.
     assert!(mix["rows"].as_u64().unwrap() > 50, "{mix}");
     // The export holds exactly the cleaned corpus's rows, as JSONL documents.
@@ -54,11 +57,11 @@ fn demo_reruns_only_what_changed() {
     let second = run_ok(&["run", "pipelines/demo.toml"], dir);
     assert_eq!(
         second.matches("skipped, up to date").count(),
-        11,
+        14,
         "{second}"
     );
     let plan = run_ok(&["plan", "pipelines/demo.toml"], dir);
-    assert_eq!(plan.matches("skip").count(), 11, "{plan}");
+    assert_eq!(plan.matches("skip").count(), 14, "{plan}");
 
     // Change the mix's threshold: docs and code stay, mix and export rerun.
     let path = dir.join("pipelines/demo.toml");
@@ -76,17 +79,18 @@ fn demo_reruns_only_what_changed() {
     );
     assert!(plan.contains("run     export (write)"), "{plan}");
     let third = run_ok(&["run", "pipelines/demo.toml"], dir);
-    assert_eq!(third.matches("skipped, up to date").count(), 5, "{third}");
-    assert!(third.contains("[1/11] docs (read): skipped"), "{third}");
-    assert!(third.contains("[2/11] code (read): skipped"), "{third}");
-    assert!(third.contains("[6/11] mix (sql): running"), "{third}");
+    assert_eq!(third.matches("skipped, up to date").count(), 8, "{third}");
+    assert!(third.contains("[1/14] docs (read): skipped"), "{third}");
+    assert!(third.contains("[2/14] code (read): skipped"), "{third}");
+    assert!(third.contains("[4/14] pages (extract): skipped"), "{third}");
+    assert!(third.contains("[9/14] mix (sql): running"), "{third}");
     assert!(
-        third.contains("[8/11] near (minhash_dedupe): running"),
+        third.contains("[11/14] near (minhash_dedupe): running"),
         "{third}"
     );
-    assert!(third.contains("[10/11] export (write): running"), "{third}");
+    assert!(third.contains("[13/14] export (write): running"), "{third}");
     assert!(
-        third.contains("[11/11] tokens (tokenize): running"),
+        third.contains("[14/14] tokens (tokenize): running"),
         "{third}"
     );
     let mix2 = manifest(&work.join("mix"));

@@ -41,6 +41,7 @@ pub fn demo_copy() -> tempfile::TempDir {
     std::fs::create_dir_all(p.join("demo-data")).unwrap();
     for f in [
         "python-docs.jsonl.zst",
+        "python-reference.warc.gz",
         "cpython-stdlib.jsonl.zst",
         "HumanEval.jsonl.gz",
         "lid.176.ftz",

@@ -96,5 +96,5 @@ columns = ["id", "title"]
 #[test]
 fn validate_accepts_the_demo() {
     let out = run_ok(&["validate", "pipelines/demo.toml"], &repo());
-    assert!(out.contains("ok, 11 stage(s)"), "{out}");
+    assert!(out.contains("ok, 14 stage(s)"), "{out}");
 }
