@@ -128,6 +128,7 @@ impl Extract {
             &text,
             &ExtractOptions {
                 tables: self.config.tables,
+                links: false,
             },
         );
         if e.text.is_empty() {

@@ -2,7 +2,7 @@
 //!
 //! The page is cut into *blocks* (paragraphs, headings, list items, table rows, code
 //! blocks) as its elements open and close; no tree is built. Boilerplate is dropped as it
-//! opens: scripts, styles, navigation, headers and footers outside the content, sidebars,
+//! opens: scripts, styles, navigation, headers, footers and asides outside the content, sidebars,
 //! cookie banners, share and comment widgets, hidden elements — by tag, by ARIA role, and
 //! by `class`/`id` words in the spirit of trafilatura's discard rules. Elements that mark
 //! main content (trafilatura's content-area rules, in its order: article-body classes,
@@ -23,11 +23,16 @@ use html5gum::{Emitter, State as TokenizerState};
 pub struct ExtractOptions {
     /// Keep tables (rows as lines, cells joined by ` | `).
     pub tables: bool,
+    /// Collect every `<a href>` of the page, furniture included (for a crawler).
+    pub links: bool,
 }
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        ExtractOptions { tables: true }
+        ExtractOptions {
+            tables: true,
+            links: false,
+        }
     }
 }
 
@@ -44,6 +49,10 @@ pub struct Extracted {
     pub canonical: Option<String>,
     /// How the content area was chosen: the rule's name, or `whole page`.
     pub area: &'static str,
+    /// With [`ExtractOptions::links`]: the `href` of every `<a>`, as written, in order.
+    pub links: Vec<String>,
+    /// `<base href>`, as written: what relative links are relative to.
+    pub base: Option<String>,
 }
 
 /// Extract the main content of an HTML page.
@@ -80,6 +89,7 @@ enum Tag {
     Main,
     Header,
     Footer,
+    Aside,
     /// Other block-level elements: a block starts and ends with them.
     Block,
     /// Elements whose content is never text to keep.
@@ -118,13 +128,14 @@ fn tag_of(name: &[u8]) -> Tag {
         b"main" => Tag::Main,
         b"header" => Tag::Header,
         b"footer" => Tag::Footer,
+        b"aside" => Tag::Aside,
         b"address" | b"blockquote" | b"center" | b"details" | b"summary" | b"fieldset"
         | b"figure" | b"figcaption" | b"form" | b"hgroup" | b"caption" | b"legend" | b"thead"
         | b"tbody" | b"tfoot" | b"dialog" => Tag::Block,
-        b"script" | b"style" | b"noscript" | b"template" | b"nav" | b"aside" | b"iframe"
-        | b"object" | b"embed" | b"svg" | b"math" | b"canvas" | b"video" | b"audio" | b"map"
-        | b"button" | b"select" | b"textarea" | b"datalist" | b"noembed" | b"noframes"
-        | b"frameset" | b"applet" => Tag::Skip,
+        b"script" | b"style" | b"noscript" | b"template" | b"nav" | b"iframe" | b"object"
+        | b"embed" | b"svg" | b"math" | b"canvas" | b"video" | b"audio" | b"map" | b"button"
+        | b"select" | b"textarea" | b"datalist" | b"noembed" | b"noframes" | b"frameset"
+        | b"applet" => Tag::Skip,
         b"img" | b"input" | b"area" | b"base" | b"col" | b"param" | b"source" | b"track"
         | b"wbr" | b"keygen" | b"frame" => Tag::Void,
         b"hr" => Tag::VoidBlock,
@@ -413,6 +424,8 @@ struct State {
     title: String,
     lang: Option<String>,
     canonical: Option<String>,
+    links: Vec<String>,
+    base: Option<String>,
     blocks: Vec<Block>,
     cur: String,
     cur_chars: u32,
@@ -542,6 +555,8 @@ impl State {
             title: String::new(),
             lang: None,
             canonical: None,
+            links: Vec::new(),
+            base: None,
             blocks: Vec::new(),
             cur: String::new(),
             cur_chars: 0,
@@ -629,7 +644,12 @@ impl State {
                 }
                 return;
             }
-            Tag::Void => return,
+            Tag::Void => {
+                if self.tag_name == b"base" && self.base.is_none() && !self.attrs.href.is_empty() {
+                    self.base = Some(self.attrs.href.trim().to_string());
+                }
+                return;
+            }
             Tag::VoidBlock => {
                 if self.skip_depth == 0 {
                     self.flush();
@@ -637,6 +657,9 @@ impl State {
                 return;
             }
             _ => {}
+        }
+        if tag == Tag::A && self.options.links && !self.attrs.href.trim().is_empty() {
+            self.links.push(self.attrs.href.trim().to_string());
         }
         self.implicit_closes(tag);
         if self_closing && matches!(&self.tag_name[..], b"svg" | b"math") {
@@ -728,7 +751,9 @@ impl State {
             Tag::Skip => return true,
             Tag::Table if !self.options.tables => return true,
             Tag::Footer => return true,
-            Tag::Header if self.area_depth == 0 => return true,
+            // A page's header and its asides (sidebars) are furniture; inside an article
+            // or content area they belong to it (an article's heading, footnotes, notes).
+            Tag::Header | Tag::Aside if self.area_depth == 0 => return true,
             Tag::Main | Tag::Article => return false,
             _ => {}
         }
@@ -775,6 +800,7 @@ impl State {
                 | Tag::Ol
                 | Tag::Li
                 | Tag::Header
+                | Tag::Aside
                 | Tag::Table
                 | Tag::Block
                 | Tag::Dl
@@ -1111,6 +1137,8 @@ impl State {
             lang: self.lang.filter(|l| !l.is_empty()),
             canonical: self.canonical,
             area,
+            links: self.links,
+            base: self.base,
         }
     }
 }
@@ -1165,6 +1193,13 @@ mod tests {
         assert_eq!(e.lang.as_deref(), Some("en-GB"));
         assert_eq!(e.canonical.as_deref(), Some("https://example.org/a"));
         assert_eq!(e.area, "<main> or role=main");
+    }
+
+    #[test]
+    fn asides_are_furniture_outside_the_content_and_content_inside_it() {
+        let html = "<aside>Site-wide box with much text in it.</aside><main><p>Body text.</p>\
+            <aside class=\"footnote\" role=\"note\"><p>[1] A footnote.</p></aside></main>";
+        assert_eq!(text(html), "Body text.\n\n[1] A footnote.");
     }
 
     #[test]
