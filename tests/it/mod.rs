@@ -1,4 +1,5 @@
 mod bad_input;
+mod crawl;
 mod dedupe;
 mod demo;
 mod filters;

@@ -12,23 +12,28 @@
 //! extractor itself.
 
 pub mod charset;
+mod crawl;
 mod extract;
 pub mod html;
 pub mod http;
 mod read_warc;
+pub mod urls;
 pub mod warc;
+pub mod warc_out;
 
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+pub use crawl::{Crawl, CrawlConfig, crawl_state, rfc3339};
 pub use extract::{Extract, ExtractConfig};
 pub use read_warc::{ReadWarc, ReadWarcConfig};
 
 /// The responses schema: what `read_warc` (and the crawler) write and `extract` reads.
 ///
 /// `id` (a hash of the source and the WARC record id, or of the URL and fetch time),
-/// `url` (the request's target), `source`, `fetch_time` (RFC 3339, as recorded),
+/// `url` (the request's target), `final_url` (where redirects led: the URL whose
+/// response this is), `source`, `fetch_time` (RFC 3339, as recorded),
 /// `status` (HTTP status; null for records that hold a document without HTTP, like
 /// WET conversions), `content_type` (the payload's `Content-Type`), `headers` (the HTTP
 /// response headers as `Name: value` lines), `body` (the payload, de-chunked and
@@ -39,6 +44,7 @@ pub fn responses_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Utf8, false),
         Field::new("url", DataType::Utf8, true),
+        Field::new("final_url", DataType::Utf8, true),
         Field::new("source", DataType::Utf8, false),
         Field::new("fetch_time", DataType::Utf8, true),
         Field::new("status", DataType::Int32, true),

@@ -111,6 +111,7 @@ impl ReadWarcConfig {
 struct Builders {
     id: StringBuilder,
     url: StringBuilder,
+    final_url: StringBuilder,
     source: StringBuilder,
     fetch_time: StringBuilder,
     status: Int32Builder,
@@ -127,6 +128,7 @@ impl Builders {
         Builders {
             id: StringBuilder::new(),
             url: StringBuilder::new(),
+            final_url: StringBuilder::new(),
             source: StringBuilder::new(),
             fetch_time: StringBuilder::new(),
             status: Int32Builder::new(),
@@ -143,6 +145,7 @@ impl Builders {
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.id.finish()),
             Arc::new(self.url.finish()),
+            Arc::new(self.final_url.finish()),
             Arc::new(self.source.finish()),
             Arc::new(self.fetch_time.finish()),
             Arc::new(self.status.finish()),
@@ -288,6 +291,7 @@ impl ReadWarc {
         };
         b.id.append_value(hash_hex(key.as_bytes()));
         b.url.append_option(url);
+        b.final_url.append_option(url);
         b.source.append_value(&self.source);
         b.fetch_time.append_option(date);
         b.status.append_option(status);

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use primer_core::{BuildContext, Stage};
 
 use crate::graph::BrokenStage;
-use primer_crawl::{ExtractConfig, ReadWarcConfig};
+use primer_crawl::{CrawlConfig, ExtractConfig, ReadWarcConfig};
 use primer_dedupe::{DecontaminateConfig, ExactDedupeConfig, MinhashDedupeConfig};
 use primer_filters::{FilterConfig, LanguageConfig, PiiConfig};
 use primer_io::{ReadConfig, WriteConfig};
@@ -108,6 +108,7 @@ stage_kinds! {
     sql => Sql(SqlConfig),
     write => Write(WriteConfig),
     read_warc => ReadWarc(ReadWarcConfig),
+    crawl => Crawl(Box<CrawlConfig>),
     extract => Extract(ExtractConfig),
     exact_dedupe => ExactDedupe(ExactDedupeConfig),
     minhash_dedupe => MinhashDedupe(MinhashDedupeConfig),
@@ -140,6 +141,7 @@ impl StageOp {
         Ok(match self {
             StageOp::Read(c) => Box::new(c.build(ctx)?),
             StageOp::ReadWarc(c) => Box::new(c.build(ctx)?),
+            StageOp::Crawl(c) => Box::new(c.build(ctx)?),
             StageOp::Extract(c) => Box::new(c.build(ctx)?),
             StageOp::Sql(c) => Box::new(c.build(ctx, inputs)?),
             StageOp::Write(c) => Box::new(c.build(ctx)?),
