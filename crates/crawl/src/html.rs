@@ -786,6 +786,12 @@ impl State {
         if a.class.is_empty() && a.id.is_empty() {
             return false;
         }
+        if tag == Tag::Aside {
+            // Inside the content (furniture outside it was caught above) an aside is
+            // the content's own — a note, a footnote, a boxed example — whatever its
+            // class calls it (Sphinx's `sidebar` directive is `<aside class="sidebar">`).
+            return false;
+        }
         // An `id` is often a slug of a heading (`how-do-i-share-…`): only whole
         // furniture words count there; in `class`, parts of words do on containers.
         let is_word = |w: &str| SKIP_WORDS.iter().any(|k| w.eq_ignore_ascii_case(k));
@@ -1198,8 +1204,10 @@ mod tests {
     #[test]
     fn asides_are_furniture_outside_the_content_and_content_inside_it() {
         let html = "<aside>Site-wide box with much text in it.</aside><main><p>Body text.</p>\
-            <aside class=\"footnote\" role=\"note\"><p>[1] A footnote.</p></aside></main>";
-        assert_eq!(text(html), "Body text.\n\n[1] A footnote.");
+            <aside class=\"footnote\" role=\"note\"><p>[1] A footnote.</p></aside>\
+            <aside class=\"sidebar\"><pre>x = 1</pre></aside>\
+            <aside role=\"complementary\">Related links</aside></main>";
+        assert_eq!(text(html), "Body text.\n\n[1] A footnote.\n\nx = 1");
     }
 
     #[test]
