@@ -59,6 +59,13 @@ enum Command {
         #[arg(long)]
         workdir: Option<PathBuf>,
     },
+    /// Each stage's state and figures: done, in progress (tasks done of all), stale or not
+    /// started; rows in and out, bytes, seconds and what was dropped, from the manifests.
+    Status {
+        file: PathBuf,
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
     /// Query datasets with SQL (DataFusion's dialect).
     Sql {
         /// The query; tables are named with --table.
@@ -216,6 +223,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     e.reason
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { file, workdir } => {
+            let Some(p) = load(&file, workdir.as_deref()) else {
+                return Ok(ExitCode::from(2));
+            };
+            let entries = primer_pipeline::plan(&p, &RunOptions::default())
+                .with_context(|| format!("reading the state of {}", file.display()))?;
+            print!("{}", status_table(&p, &entries));
             Ok(ExitCode::SUCCESS)
         }
         Command::Sql {
@@ -397,6 +413,88 @@ fn shorten(batch: &RecordBatch, width: usize) -> anyhow::Result<RecordBatch> {
         }
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
+/// The `status` table: one line per stage.
+fn status_table(p: &Pipeline, entries: &[primer_pipeline::PlanEntry]) -> String {
+    let mut lines = vec![[
+        "stage".to_string(),
+        "state".into(),
+        "rows in".into(),
+        "rows out".into(),
+        "MB out".into(),
+        "seconds".into(),
+        "dropped".into(),
+    ]];
+    for e in entries {
+        let dir = p.dataset_dir(&e.id);
+        let manifest = Manifest::read(&dir).ok();
+        let state = match (&e.status, &manifest) {
+            (PlanStatus::Skip, _) => "done".to_string(),
+            (PlanStatus::Resume { done, total }, _) => format!("in progress: {done}/{total} tasks"),
+            (PlanStatus::Run, Some(_)) => "stale (a rerun rebuilds it)".to_string(),
+            (PlanStatus::Run, None) if primer_core::StageDir::in_progress(&dir) => {
+                "in progress: no task done yet".to_string()
+            }
+            (PlanStatus::Run, None) => "not started".to_string(),
+            (PlanStatus::Blocked, _) => "blocked (an input is missing)".to_string(),
+        };
+        let fig = |f: &dyn Fn(&Manifest) -> String| manifest.as_ref().map_or("-".to_string(), f);
+        let dropped = fig(&|m| {
+            let mut d: Vec<(&str, u64)> = m
+                .counters
+                .iter()
+                .filter_map(|(k, v)| k.strip_prefix("dropped.").map(|k| (k, v)))
+                .collect();
+            d.sort_by_key(|x| std::cmp::Reverse(x.1));
+            let total: u64 = d.iter().map(|x| x.1).sum();
+            match d.first() {
+                None => "0".into(),
+                Some((k, v)) if d.len() == 1 => format!("{total} ({k} {v})"),
+                Some((k, v)) => format!("{total} ({k} {v}, …)"),
+            }
+        });
+        lines.push([
+            format!("{} ({})", e.id, e.kind),
+            state,
+            fig(&|m| m.counters.get("rows_in").to_string()),
+            fig(&|m| m.rows.to_string()),
+            fig(&|m| format!("{:.1}", m.bytes as f64 / 1e6)),
+            fig(&|m| format!("{:.1}", m.seconds)),
+            dropped,
+        ]);
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for l in &lines {
+        let mut row = String::new();
+        for (c, cell) in l.iter().enumerate() {
+            let pad = widths[c] - cell.chars().count();
+            if (2..6).contains(&c) {
+                row.push_str(&" ".repeat(pad));
+                row.push_str(cell);
+            } else {
+                row.push_str(cell);
+                if c < 6 {
+                    row.push_str(&" ".repeat(pad));
+                }
+            }
+            if c < 6 {
+                row.push_str("  ");
+            }
+        }
+        out.push_str(row.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 fn inspect(path: &Path, rows: usize) -> anyhow::Result<()> {

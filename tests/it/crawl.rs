@@ -54,6 +54,14 @@ fn a_killed_crawl_resumes_without_fetching_a_stored_page_again() {
         stored.len()
     );
     assert!(waiting > 0);
+    // `status` tells a run in progress.
+    let status = run_ok(&["status", "crawl.toml"], dir);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("web (crawl)") && l.contains("in progress: no task done yet")),
+        "{status}"
+    );
 
     // Second run: to the end.
     let out = run_ok(&["run", "crawl.toml"], dir);

@@ -122,3 +122,62 @@ fn inspect_shows_a_dataset() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
 }
+
+/// `status` shows each stage's state and the manifests' figures, before and after a run
+/// and after a setting changed.
+#[test]
+fn status_shows_states_and_the_manifests_figures() {
+    let tmp = demo_copy();
+    let dir = tmp.path();
+    let before = run_ok(&["status", "pipelines/demo.toml"], dir);
+    assert!(before.starts_with("stage"), "{before}");
+    assert_eq!(before.matches("not started").count(), 14, "{before}");
+    run_ok(&["run", "pipelines/demo.toml"], dir);
+    let after = run_ok(&["status", "pipelines/demo.toml"], dir);
+    let work = dir.join("work/demo");
+    for stage in ["docs", "pages", "english", "quality", "near", "tokens"] {
+        let m = manifest(&work.join(stage));
+        let line = after
+            .lines()
+            .find(|l| l.starts_with(&format!("{stage} (")))
+            .unwrap_or_else(|| panic!("{stage} in {after}"));
+        let cells: Vec<&str> = line
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(cells[1], "done", "{line}");
+        assert_eq!(
+            cells[2],
+            m["counters"]["rows_in"].as_u64().unwrap_or(0).to_string(),
+            "{line}"
+        );
+        assert_eq!(cells[3], m["rows"].to_string(), "{line}");
+    }
+    let quality = after.lines().find(|l| l.starts_with("quality (")).unwrap();
+    assert!(
+        quality.contains("gopher_quality.gopher_below_alpha_threshold"),
+        "{quality}"
+    );
+    // A changed setting makes the stage and what follows it stale.
+    let path = dir.join("pipelines/demo.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("length(text) >= 1000", "length(text) >= 3000"),
+    )
+    .unwrap();
+    let stale = run_ok(&["status", "pipelines/demo.toml"], dir);
+    assert!(
+        stale
+            .lines()
+            .any(|l| l.starts_with("mix (sql)") && l.contains("stale")),
+        "{stale}"
+    );
+    assert!(
+        stale
+            .lines()
+            .any(|l| l.starts_with("docs (read)") && l.contains("done")),
+        "{stale}"
+    );
+}

@@ -132,6 +132,12 @@ impl StageDir {
         })
     }
 
+    /// Whether a stage's dataset at `dir` was started and is not complete (a run is
+    /// going on, or was interrupted and will resume).
+    pub fn in_progress(dir: &Path) -> bool {
+        !dir.join(MANIFEST_FILE).exists() && dir.join(RUNNING_FILE).exists()
+    }
+
     /// Declare the side datasets the stage writes (see [`TaskOutput::write_side`]); each
     /// becomes a dataset of its own in `side/<name>/`.
     pub fn set_side_outputs(&mut self, sides: Vec<(String, SchemaRef)>) {
