@@ -29,7 +29,7 @@ pub use schema::{
     DOCUMENTS_COLUMNS, FieldJson, SchemaJson, documents_fields, documents_schema, schema_from_json,
     schema_to_json,
 };
-pub use stage::{BuildContext, InputSchema, Stage, TaskContext};
+pub use stage::{BuildContext, InputSchema, Stage, TaskContext, file_stamp};
 pub use stage_dir::{CACHE_DIR, StageDir, StatusFn, TaskOutput, TaskRecord, WriteOptions};
 
 /// The version of primer, recorded in every manifest and folded into every fingerprint.

@@ -24,6 +24,56 @@ impl BuildContext<'_> {
     pub fn resolve(&self, path: &str) -> std::path::PathBuf {
         crate::resolve_path(self.base_dir, path)
     }
+
+    /// The files that `patterns` (paths or globs, relative to the pipeline file) match:
+    /// each pattern's files sorted, in the order of the patterns, each file once. A
+    /// pattern that is no valid glob or matches no file is an error naming `setting`.
+    pub fn expand_paths(
+        &self,
+        setting: &str,
+        patterns: &[String],
+    ) -> Result<Vec<std::path::PathBuf>> {
+        let mut files: Vec<std::path::PathBuf> = Vec::new();
+        for pattern in patterns {
+            let full = self.resolve(pattern);
+            let full_str = full.to_string_lossy();
+            let matches = glob::glob(&full_str).map_err(|e| {
+                Error::input(format!("{setting}: `{pattern}` is not a valid glob: {e}"))
+            })?;
+            let mut found = Vec::new();
+            for m in matches {
+                let p = m.map_err(|e| Error::input(format!("{setting}: `{pattern}`: {e}")))?;
+                if p.is_file() {
+                    found.push(p);
+                }
+            }
+            if found.is_empty() {
+                return Err(Error::input(format!(
+                    "{setting}: `{pattern}` matches no file (looked for {full_str})"
+                )));
+            }
+            found.sort();
+            for p in found {
+                if !files.contains(&p) {
+                    files.push(p);
+                }
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// A file's length and modification time (nanoseconds since the epoch; 0 when the
+/// system does not say): what stages that read files fold into their fingerprints.
+pub fn file_stamp(path: &std::path::Path) -> Result<(u64, u128)> {
+    let m = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let mtime = m
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Ok((m.len(), mtime))
 }
 
 /// What a stage's task sees: its inputs, opened, and a way to stop early.

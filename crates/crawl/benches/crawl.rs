@@ -9,16 +9,6 @@ use std::time::{Duration, Instant};
 use primer_core::BuildContext;
 use primer_core::testing::run_stage;
 
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let pages: u64 = args.get(1).map_or(20_000, |p| p.parse().expect("PAGES"));
@@ -42,7 +32,7 @@ fn main() {
             base_dir: dir.path(),
         })
         .unwrap();
-    let rss_before = peak_rss_mb();
+    let rss_before = primer_testdata::peak_rss_mb();
     let t = Instant::now();
     let ds = run_stage(&stage, &[], &dir.path().join("crawl"), 1024).unwrap();
     let secs = t.elapsed().as_secs_f64();
@@ -54,7 +44,7 @@ fn main() {
         ds.rows() as f64 / secs,
         c.get("links_queued"),
         c.get("frontier_left"),
-        peak_rss_mb(),
+        primer_testdata::peak_rss_mb(),
         rss_before
     );
 }

@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use arrow::array::{ArrayRef, Int32Builder, LargeBinaryBuilder, StringBuilder};
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use primer_core::{
     BuildContext, Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput, hash_hex,
 };
@@ -31,6 +29,7 @@ use url::Url;
 use crate::html::{ExtractOptions, extract};
 use crate::http::{header, headers_text, media_type};
 use crate::urls::{Scope, host_key, normalize};
+use crate::{Response, ResponseRows};
 
 /// Settings of the `crawl` stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -443,16 +442,16 @@ impl Store {
         use redb::ReadableDatabase;
         let r = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = r.open_table(PAGES).map_err(|e| self.err(e))?;
-        let mut rows = Rows::default();
+        let mut rows = ResponseRows::default();
         let mut n = 0;
         for item in t.iter().map_err(|e| self.err(e))? {
             let (_, v) = item.map_err(|e| self.err(e))?;
             let Some((meta, body)) = decode_page(v.value()) else {
                 return Err(self.err("a stored page does not decode"));
             };
-            rows.push(source, &meta, body);
+            push_page(&mut rows, source, &meta, body);
             n += 1;
-            if rows.len() >= 256 {
+            if rows.rows >= 256 {
                 rows.flush(out)?;
             }
         }
@@ -1052,7 +1051,7 @@ impl<'a> Crawler<'a> {
     /// Store a group of results in one transaction, queue their links, write their rows.
     fn commit(&mut self, events: Vec<Event>, out: &mut TaskOutput) -> Result<()> {
         let w = self.store.write()?;
-        let mut rows = Rows::default();
+        let mut rows = ResponseRows::default();
         {
             let err = |e: redb::Error| self.store.err(e);
             let mut t = Tables {
@@ -1078,7 +1077,7 @@ impl<'a> Crawler<'a> {
                             out.warn(n);
                         }
                         for u in urls {
-                            if let Some((n, _)) = self.in_scope(&u, None)
+                            if let Some(n) = self.in_scope(&u, None)
                                 && t.enqueue(&n, 0, 0).map_err(err)?
                             {
                                 out.count("sitemap_urls", 1);
@@ -1115,7 +1114,7 @@ impl<'a> Crawler<'a> {
                             let target = header(&headers, "Location")
                                 .and_then(|l| self.in_scope(l, Some(&f.item.url)));
                             match target {
-                                Some((target, _)) => {
+                                Some(target) => {
                                     final_url = target.clone();
                                     if f.item.hops >= self.cfg.max_redirects {
                                         out.count("skipped.redirect_limit", 1);
@@ -1152,7 +1151,7 @@ impl<'a> Crawler<'a> {
                         self.stored_pages += 1;
                         self.stored_bytes += body.len() as u64;
                         out.count(&format!("status.{status}"), 1);
-                        rows.push(&self.stage.source, &stored, &body);
+                        push_page(&mut rows, &self.stage.source, &stored, &body);
                     }
                 }
             }
@@ -1194,7 +1193,7 @@ impl<'a> Crawler<'a> {
                 continue;
             };
             match self.in_scope(abs.as_str(), None) {
-                Some((n, _)) => {
+                Some(n) => {
                     if t.enqueue(&n, item.depth + 1, 0)? {
                         out.count("links_queued", 1);
                     }
@@ -1206,14 +1205,14 @@ impl<'a> Crawler<'a> {
     }
 
     /// The normalised URL if `url` (resolved against `base`) is in scope.
-    fn in_scope(&self, url: &str, base: Option<&str>) -> Option<(String, Url)> {
+    fn in_scope(&self, url: &str, base: Option<&str>) -> Option<String> {
         let u = match base {
             Some(b) => Url::parse(b).ok()?.join(url).ok()?,
             None => Url::parse(url).ok()?,
         };
+        // Normalising keeps the host and port the `url` crate parsed.
         let n = normalize(&u, self.cfg.sort_query)?;
-        let nu = Url::parse(&n).ok()?;
-        self.stage.scope.allows(&nu, &n).then_some((n, nu))
+        self.stage.scope.allows(&u, &n).then_some(n)
     }
 }
 
@@ -1475,63 +1474,20 @@ async fn fetch_robots(
     }
 }
 
-/// Rows of the responses schema, gathered.
-#[derive(Default)]
-struct Rows {
-    id: StringBuilder,
-    url: StringBuilder,
-    final_url: StringBuilder,
-    source: StringBuilder,
-    fetch_time: StringBuilder,
-    status: Int32Builder,
-    content_type: StringBuilder,
-    headers: StringBuilder,
-    body: LargeBinaryBuilder,
-    record_type: StringBuilder,
-    n: usize,
-}
-
-impl Rows {
-    fn len(&self) -> usize {
-        self.n
-    }
-
-    fn push(&mut self, source: &str, p: &StoredPage, body: &[u8]) {
-        self.id
-            .append_value(hash_hex(format!("{source}\0{}", p.url).as_bytes()));
-        self.url.append_value(&p.url);
-        self.final_url.append_value(&p.final_url);
-        self.source.append_value(source);
-        self.fetch_time.append_value(&p.fetch_time);
-        self.status.append_value(p.status as i32);
-        self.content_type.append_option(p.content_type.as_deref());
-        self.headers.append_value(&p.headers);
-        self.body.append_value(body);
-        self.record_type.append_value("response");
-        self.n += 1;
-    }
-
-    fn flush(&mut self, out: &mut TaskOutput) -> Result<()> {
-        if self.n == 0 {
-            return Ok(());
-        }
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.id.finish()),
-            Arc::new(self.url.finish()),
-            Arc::new(self.final_url.finish()),
-            Arc::new(self.source.finish()),
-            Arc::new(self.fetch_time.finish()),
-            Arc::new(self.status.finish()),
-            Arc::new(self.content_type.finish()),
-            Arc::new(self.headers.finish()),
-            Arc::new(self.body.finish()),
-            Arc::new(self.record_type.finish()),
-        ];
-        self.n = 0;
-        let batch = RecordBatch::try_new(out.schema(), cols)
-            .map_err(|e| Error::arrow("building responses", e))?;
-        out.write(&batch)
-    }
+/// A stored page as a row of the responses schema.
+fn push_page(rows: &mut ResponseRows, source: &str, p: &StoredPage, body: &[u8]) {
+    rows.push(Response {
+        id: hash_hex(format!("{source}\0{}", p.url).as_bytes()),
+        url: Some(&p.url),
+        final_url: Some(&p.final_url),
+        source,
+        fetch_time: Some(&p.fetch_time),
+        status: Some(p.status as i32),
+        content_type: p.content_type.as_deref(),
+        headers: Some(&p.headers),
+        body,
+        record_type: "response",
+    });
 }
 
 /// RFC 3339 UTC, to the second.

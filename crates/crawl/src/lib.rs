@@ -23,7 +23,10 @@ pub mod warc_out;
 
 use std::sync::Arc;
 
+use arrow::array::{ArrayRef, Int32Builder, LargeBinaryBuilder, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use primer_core::{Error, Result, TaskOutput};
 
 pub use crawl::{Crawl, CrawlConfig, crawl_state, rfc3339};
 pub use extract::{Extract, ExtractConfig};
@@ -53,6 +56,79 @@ pub fn responses_schema() -> SchemaRef {
         Field::new("body", DataType::LargeBinary, false),
         Field::new("record_type", DataType::Utf8, false),
     ]))
+}
+
+/// One row of the responses schema.
+pub(crate) struct Response<'a> {
+    pub id: String,
+    pub url: Option<&'a str>,
+    pub final_url: Option<&'a str>,
+    pub source: &'a str,
+    pub fetch_time: Option<&'a str>,
+    pub status: Option<i32>,
+    pub content_type: Option<&'a str>,
+    pub headers: Option<&'a str>,
+    pub body: &'a [u8],
+    pub record_type: &'a str,
+}
+
+/// Rows of the responses schema being gathered into a batch (`read_warc` and `crawl`).
+#[derive(Default)]
+pub(crate) struct ResponseRows {
+    id: StringBuilder,
+    url: StringBuilder,
+    final_url: StringBuilder,
+    source: StringBuilder,
+    fetch_time: StringBuilder,
+    status: Int32Builder,
+    content_type: StringBuilder,
+    headers: StringBuilder,
+    body: LargeBinaryBuilder,
+    record_type: StringBuilder,
+    /// Rows and payload bytes since the last flush.
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+impl ResponseRows {
+    pub fn push(&mut self, r: Response<'_>) {
+        self.id.append_value(r.id);
+        self.url.append_option(r.url);
+        self.final_url.append_option(r.final_url);
+        self.source.append_value(r.source);
+        self.fetch_time.append_option(r.fetch_time);
+        self.status.append_option(r.status);
+        self.content_type.append_option(r.content_type);
+        self.headers.append_option(r.headers);
+        self.body.append_value(r.body);
+        self.record_type.append_value(r.record_type);
+        self.rows += 1;
+        self.bytes += r.body.len();
+    }
+
+    /// Write the gathered rows to `out` as one batch (nothing when there are none).
+    pub fn flush(&mut self, out: &mut TaskOutput) -> Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.url.finish()),
+            Arc::new(self.final_url.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.fetch_time.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.content_type.finish()),
+            Arc::new(self.headers.finish()),
+            Arc::new(self.body.finish()),
+            Arc::new(self.record_type.finish()),
+        ];
+        self.rows = 0;
+        self.bytes = 0;
+        let batch = RecordBatch::try_new(out.schema(), cols)
+            .map_err(|e| Error::arrow("building responses", e))?;
+        out.write(&batch)
+    }
 }
 
 #[cfg(test)]

@@ -2,18 +2,17 @@
 
 use std::io::BufReader;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Builder, LargeBinaryBuilder, StringBuilder};
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use primer_core::{
-    BuildContext, Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput, hash_hex,
+    BuildContext, Dataset, Error, InputSchema, Result, Stage, TaskContext, TaskOutput, file_stamp,
+    hash_hex,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::http::parse_response;
 use crate::warc::{WarcReader, WarcRecord};
+use crate::{Response, ResponseRows};
 
 /// Settings of the `read_warc` stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -71,32 +70,7 @@ impl ReadWarcConfig {
                 )));
             }
         }
-        let mut files: Vec<PathBuf> = Vec::new();
-        for pattern in &self.paths {
-            let full = ctx.resolve(pattern);
-            let full_str = full.to_string_lossy();
-            let matches = glob::glob(&full_str).map_err(|e| {
-                Error::input(format!("paths: `{pattern}` is not a valid glob: {e}"))
-            })?;
-            let mut found = Vec::new();
-            for m in matches {
-                let p = m.map_err(|e| Error::input(format!("paths: `{pattern}`: {e}")))?;
-                if p.is_file() {
-                    found.push(p);
-                }
-            }
-            if found.is_empty() {
-                return Err(Error::input(format!(
-                    "paths: `{pattern}` matches no file (looked for {full_str})"
-                )));
-            }
-            found.sort();
-            for p in found {
-                if !files.contains(&p) {
-                    files.push(p);
-                }
-            }
-        }
+        let files = ctx.expand_paths("paths", &self.paths)?;
         Ok(ReadWarc {
             config: self.clone(),
             source: self
@@ -105,59 +79,6 @@ impl ReadWarcConfig {
                 .unwrap_or_else(|| ctx.stage_id.to_string()),
             files,
         })
-    }
-}
-
-struct Builders {
-    id: StringBuilder,
-    url: StringBuilder,
-    final_url: StringBuilder,
-    source: StringBuilder,
-    fetch_time: StringBuilder,
-    status: Int32Builder,
-    content_type: StringBuilder,
-    headers: StringBuilder,
-    body: LargeBinaryBuilder,
-    record_type: StringBuilder,
-    rows: usize,
-    bytes: usize,
-}
-
-impl Builders {
-    fn new() -> Self {
-        Builders {
-            id: StringBuilder::new(),
-            url: StringBuilder::new(),
-            final_url: StringBuilder::new(),
-            source: StringBuilder::new(),
-            fetch_time: StringBuilder::new(),
-            status: Int32Builder::new(),
-            content_type: StringBuilder::new(),
-            headers: StringBuilder::new(),
-            body: LargeBinaryBuilder::new(),
-            record_type: StringBuilder::new(),
-            rows: 0,
-            bytes: 0,
-        }
-    }
-
-    fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.id.finish()),
-            Arc::new(self.url.finish()),
-            Arc::new(self.final_url.finish()),
-            Arc::new(self.source.finish()),
-            Arc::new(self.fetch_time.finish()),
-            Arc::new(self.status.finish()),
-            Arc::new(self.content_type.finish()),
-            Arc::new(self.headers.finish()),
-            Arc::new(self.body.finish()),
-            Arc::new(self.record_type.finish()),
-        ];
-        self.rows = 0;
-        self.bytes = 0;
-        RecordBatch::try_new(schema.clone(), cols)
-            .map_err(|e| Error::arrow("building responses", e))
     }
 }
 
@@ -178,14 +99,8 @@ impl Stage for ReadWarc {
     fn external_fingerprint(&self) -> Result<String> {
         let mut s = String::new();
         for p in &self.files {
-            let m = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            s.push_str(&format!("{}|{}|{}\n", p.display(), m.len(), mtime));
+            let (len, mtime) = file_stamp(p)?;
+            s.push_str(&format!("{}|{}|{}\n", p.display(), len, mtime));
         }
         Ok(s)
     }
@@ -211,8 +126,7 @@ impl Stage for ReadWarc {
         }
         let reader = WarcReader::new(BufReader::with_capacity(1 << 20, file))
             .map_err(|e| Error::io(path, e))?;
-        let schema = out.schema();
-        let mut b = Builders::new();
+        let mut b = ResponseRows::default();
         for (n, item) in reader.enumerate() {
             if n % 256 == 0 {
                 ctx.check_cancelled()?;
@@ -245,12 +159,10 @@ impl Stage for ReadWarc {
             }
             out.count("rows_in", 1);
             if b.rows >= self.config.batch_rows || b.bytes >= MAX_BATCH_BYTES {
-                out.write(&b.finish(&schema)?)?;
+                b.flush(out)?;
             }
         }
-        if b.rows > 0 {
-            out.write(&b.finish(&schema)?)?;
-        }
+        b.flush(out)?;
         Ok(())
     }
 }
@@ -261,7 +173,7 @@ impl ReadWarc {
         &self,
         record: &WarcRecord,
         kind: &str,
-        b: &mut Builders,
+        b: &mut ResponseRows,
     ) -> std::result::Result<(), String> {
         let warc_type = record.field("Content-Type").unwrap_or("");
         let is_http = kind == "response"
@@ -289,18 +201,18 @@ impl ReadWarc {
                 date.unwrap_or("")
             ),
         };
-        b.id.append_value(hash_hex(key.as_bytes()));
-        b.url.append_option(url);
-        b.final_url.append_option(url);
-        b.source.append_value(&self.source);
-        b.fetch_time.append_option(date);
-        b.status.append_option(status);
-        b.content_type.append_option(content_type);
-        b.headers.append_option(headers);
-        b.bytes += body.len();
-        b.body.append_value(&body);
-        b.record_type.append_value(kind);
-        b.rows += 1;
+        b.push(Response {
+            id: hash_hex(key.as_bytes()),
+            url,
+            final_url: url,
+            source: &self.source,
+            fetch_time: date,
+            status,
+            content_type: content_type.as_deref(),
+            headers: headers.as_deref(),
+            body: &body,
+            record_type: kind,
+        });
         Ok(())
     }
 }

@@ -22,32 +22,6 @@ use primer_core::{
 };
 use primer_dedupe::MinhashDedupeConfig;
 
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// CPU seconds (user + system) this process has used, from /proc/self/stat (100 ticks/s
-/// on Linux).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |x| x.1.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn prepare(input: &Path, dir: &Path) {
     let mut files: Vec<_> = std::fs::read_dir(input)
         .unwrap()
@@ -146,7 +120,7 @@ fn run(dataset: &Path, out_dir: &Path, threads: usize, clusters: &Path) {
     let mut start = 0;
     for &n in &phases {
         let t0 = Instant::now();
-        let c0 = cpu_seconds();
+        let c0 = primer_testdata::cpu_seconds();
         pool.install(|| {
             use rayon::prelude::*;
             (start..start + n).into_par_iter().for_each(|t| {
@@ -166,7 +140,7 @@ fn run(dataset: &Path, out_dir: &Path, threads: usize, clusters: &Path) {
             })
         });
         seconds.push(t0.elapsed().as_secs_f64());
-        cpu.push(cpu_seconds() - c0);
+        cpu.push(primer_testdata::cpu_seconds() - c0);
         start += n;
     }
     let info = StageInfo {
@@ -184,7 +158,7 @@ fn run(dataset: &Path, out_dir: &Path, threads: usize, clusters: &Path) {
         )
         .unwrap()
         .unwrap();
-    let rss = peak_rss_mb();
+    let rss = primer_testdata::peak_rss_mb();
     let out = Dataset::open(out_dir).unwrap();
     let mut f = std::io::BufWriter::new(std::fs::File::create(clusters).unwrap());
     for batch in out.batches(8192) {

@@ -549,14 +549,8 @@ impl Stage for Decontaminate {
     fn external_fingerprint(&self) -> Result<String> {
         let mut s = String::new();
         for p in &self.files {
-            let m = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            s.push_str(&format!("{}|{}|{mtime}\n", p.display(), m.len()));
+            let (len, mtime) = primer_core::file_stamp(p)?;
+            s.push_str(&format!("{}|{}|{mtime}\n", p.display(), len));
         }
         Ok(s)
     }

@@ -162,14 +162,8 @@ impl Stage for LanguageStage {
     }
 
     fn external_fingerprint(&self) -> Result<String> {
-        let m = std::fs::metadata(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        let mtime = m
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        Ok(format!("{}|{}|{}", self.path.display(), m.len(), mtime))
+        let (len, mtime) = primer_core::file_stamp(&self.path)?;
+        Ok(format!("{}|{}|{}", self.path.display(), len, mtime))
     }
 
     fn num_tasks(&self, inputs: &[Dataset]) -> Result<usize> {

@@ -113,33 +113,14 @@ impl ReadConfig {
         if self.batch_rows == 0 {
             return Err(Error::input("`batch_rows` must be at least 1"));
         }
-        let mut files = Vec::new();
-        for pattern in &self.paths {
-            let full = ctx.resolve(pattern);
-            let full_str = full.to_string_lossy();
-            let matches = glob::glob(&full_str).map_err(|e| {
-                Error::input(format!("paths: `{pattern}` is not a valid glob: {e}"))
-            })?;
-            let mut found: Vec<PathBuf> = Vec::new();
-            for m in matches {
-                let p = m.map_err(|e| Error::input(format!("paths: `{pattern}`: {e}")))?;
-                if p.is_file() {
-                    found.push(p);
-                }
-            }
-            if found.is_empty() {
-                return Err(Error::input(format!(
-                    "paths: `{pattern}` matches no file (looked for {full_str})"
-                )));
-            }
-            found.sort();
-            for p in found {
+        let files: Vec<(PathBuf, ReadFormat)> = ctx
+            .expand_paths("paths", &self.paths)?
+            .into_iter()
+            .map(|p| {
                 let f = format_of(&p, self.format);
-                if !files.iter().any(|(q, _)| q == &p) {
-                    files.push((p, f));
-                }
-            }
-        }
+                (p, f)
+            })
+            .collect();
         let mut fields = documents_fields();
         for k in &self.keep_fields {
             if DOCUMENTS_COLUMNS.contains(&k.as_str()) {
@@ -220,14 +201,8 @@ impl Stage for Read {
     fn external_fingerprint(&self) -> Result<String> {
         let mut s = String::new();
         for (p, f) in &self.files {
-            let m = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
-            let mtime = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            s.push_str(&format!("{}|{:?}|{}|{}\n", p.display(), f, m.len(), mtime));
+            let (len, mtime) = primer_core::file_stamp(p)?;
+            s.push_str(&format!("{}|{:?}|{}|{}\n", p.display(), f, len, mtime));
         }
         Ok(s)
     }

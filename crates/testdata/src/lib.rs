@@ -137,6 +137,18 @@ pub fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The process's peak resident memory in MB (`VmHWM` of `/proc/self/status`; Linux), for
+/// benchmarks' memory figures; 0 where it cannot be read.
+pub fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 /// The running test's name, after its test binary's (`primer_tokenize`, `parity`, …):
 /// libtest names each test's thread after the test.
 fn test_name() -> String {
