@@ -48,6 +48,9 @@ enum Command {
         /// Put stage datasets here instead of the pipeline's `workdir`.
         #[arg(long)]
         workdir: Option<PathBuf>,
+        /// Do not write the run report (`report.html` in the work directory) at the end.
+        #[arg(long)]
+        no_report: bool,
     },
     /// Check a pipeline file and report every problem at once.
     Validate { file: PathBuf },
@@ -65,6 +68,19 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         workdir: Option<PathBuf>,
+    },
+    /// Write the run report: one self-contained HTML page with the pipeline graph, the
+    /// funnel, each stage's reasons, distributions, mixes and samples, and LLM figures.
+    Report {
+        file: PathBuf,
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+        /// Where to write it. Default: `report.html` in the work directory.
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        /// Rows read per dataset for the distributions; larger datasets are sampled.
+        #[arg(long, default_value_t = 100_000)]
+        sample_rows: u64,
     },
     /// Query datasets with SQL (DataFusion's dialect).
     Sql {
@@ -155,6 +171,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             threads,
             wait,
             workdir,
+            no_report,
         } => {
             let Some(p) = load(&file, workdir.as_deref()) else {
                 return Ok(ExitCode::from(2));
@@ -173,6 +190,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let summary = primer_pipeline::run(&p, &opts, &log)
                 .with_context(|| format!("running {}", file.display()))?;
             print_outputs(&p, &summary);
+            if !no_report && shard.is_none() {
+                let mut info = primer_report::RunInfo::default();
+                for (id, outcome) in &summary.stages {
+                    match outcome {
+                        StageOutcome::Ran { .. } => info.ran.push(id.clone()),
+                        StageOutcome::Skipped { .. } => info.skipped.push(id.clone()),
+                        _ => {}
+                    }
+                }
+                let path = write_report(&p, Some(&info), None, &Default::default())?;
+                println!("report: {}", path.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { file } => {
@@ -231,7 +260,27 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let entries = primer_pipeline::plan(&p, &RunOptions::default())
                 .with_context(|| format!("reading the state of {}", file.display()))?;
-            print!("{}", status_table(&p, &entries));
+            print!(
+                "{}",
+                primer_report::status_table(&primer_report::collect(&p, &entries))
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            file,
+            workdir,
+            out,
+            sample_rows,
+        } => {
+            let Some(p) = load(&file, workdir.as_deref()) else {
+                return Ok(ExitCode::from(2));
+            };
+            let opts = primer_report::ScanOptions {
+                sample_rows: sample_rows.max(1),
+                ..Default::default()
+            };
+            let path = write_report(&p, None, out.as_deref(), &opts)?;
+            println!("{}", path.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Sql {
@@ -300,6 +349,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Write the run report of `p` (to `out`, or `report.html` in its work directory).
+fn write_report(
+    p: &Pipeline,
+    run: Option<&primer_report::RunInfo>,
+    out: Option<&Path>,
+    opts: &primer_report::ScanOptions,
+) -> anyhow::Result<PathBuf> {
+    let entries = primer_pipeline::plan(p, &RunOptions::default())
+        .with_context(|| format!("reading the state of {}", p.path.display()))?;
+    let facts = primer_report::collect(p, &entries);
+    let path = out.map_or_else(|| primer_report::default_path(p), Path::to_path_buf);
+    primer_report::write_report(p, &facts, run, opts, &path)
+        .with_context(|| format!("writing the report {}", path.display()))?;
+    Ok(path)
 }
 
 /// Load and check a pipeline; print every problem and return `None` when there are any.
@@ -413,88 +478,6 @@ fn shorten(batch: &RecordBatch, width: usize) -> anyhow::Result<RecordBatch> {
         }
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
-}
-
-/// The `status` table: one line per stage.
-fn status_table(p: &Pipeline, entries: &[primer_pipeline::PlanEntry]) -> String {
-    let mut lines = vec![[
-        "stage".to_string(),
-        "state".into(),
-        "rows in".into(),
-        "rows out".into(),
-        "MB out".into(),
-        "seconds".into(),
-        "dropped".into(),
-    ]];
-    for e in entries {
-        let dir = p.dataset_dir(&e.id);
-        let manifest = Manifest::read(&dir).ok();
-        let state = match (&e.status, &manifest) {
-            (PlanStatus::Skip, _) => "done".to_string(),
-            (PlanStatus::Resume { done, total }, _) => format!("in progress: {done}/{total} tasks"),
-            (PlanStatus::Run, Some(_)) => "stale (a rerun rebuilds it)".to_string(),
-            (PlanStatus::Run, None) if primer_core::StageDir::in_progress(&dir) => {
-                "in progress: no task done yet".to_string()
-            }
-            (PlanStatus::Run, None) => "not started".to_string(),
-            (PlanStatus::Blocked, _) => "blocked (an input is missing)".to_string(),
-        };
-        let fig = |f: &dyn Fn(&Manifest) -> String| manifest.as_ref().map_or("-".to_string(), f);
-        let dropped = fig(&|m| {
-            let mut d: Vec<(&str, u64)> = m
-                .counters
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix("dropped.").map(|k| (k, v)))
-                .collect();
-            d.sort_by_key(|x| std::cmp::Reverse(x.1));
-            let total: u64 = d.iter().map(|x| x.1).sum();
-            match d.first() {
-                None => "0".into(),
-                Some((k, v)) if d.len() == 1 => format!("{total} ({k} {v})"),
-                Some((k, v)) => format!("{total} ({k} {v}, …)"),
-            }
-        });
-        lines.push([
-            format!("{} ({})", e.id, e.kind),
-            state,
-            fig(&|m| m.counters.get("rows_in").to_string()),
-            fig(&|m| m.rows.to_string()),
-            fig(&|m| format!("{:.1}", m.bytes as f64 / 1e6)),
-            fig(&|m| format!("{:.1}", m.seconds)),
-            dropped,
-        ]);
-    }
-    let widths: Vec<usize> = (0..7)
-        .map(|c| {
-            lines
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for l in &lines {
-        let mut row = String::new();
-        for (c, cell) in l.iter().enumerate() {
-            let pad = widths[c] - cell.chars().count();
-            if (2..6).contains(&c) {
-                row.push_str(&" ".repeat(pad));
-                row.push_str(cell);
-            } else {
-                row.push_str(cell);
-                if c < 6 {
-                    row.push_str(&" ".repeat(pad));
-                }
-            }
-            if c < 6 {
-                row.push_str("  ");
-            }
-        }
-        out.push_str(row.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 fn inspect(path: &Path, rows: usize) -> anyhow::Result<()> {

@@ -406,6 +406,14 @@ fn the_synthetic_exercises_recipe_runs_end_to_end() {
             .exists(),
         "{log}"
     );
+    // The run report shows the LLM stage's calls, requests and tokens as its manifest has them.
+    let html = std::fs::read_to_string(work.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h3>LLM calls</h3>"),
+        "no LLM figures in the report"
+    );
+    assert!(html.contains("data-field=\"llm.requests\""));
+    super::report::check_numbers_against_manifests(&html, &work);
     primer_testdata::report(&format!(
         "synthetic-exercises recipe (fake server): {samples} answers, {kept} valid exercises, {broken} broken"
     ));

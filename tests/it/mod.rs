@@ -5,6 +5,7 @@ mod demo;
 mod filters;
 mod generate;
 mod quality;
+mod report;
 mod resume;
 mod sql;
 mod tokenize;
