@@ -15,6 +15,7 @@ use primer_core::{Dataset, Manifest, PartReader};
 use primer_pipeline::{Pipeline, PlanStatus, RunOptions, Shard, StageOutcome};
 
 mod shards;
+mod slurm;
 
 #[derive(Parser)]
 #[command(
@@ -51,6 +52,43 @@ enum Command {
         /// Do not write the run report (`report.html` in the work directory) at the end.
         #[arg(long)]
         no_report: bool,
+        /// Run only this stage (repeatable); its inputs must be complete.
+        #[arg(long, value_name = "STAGE")]
+        only: Vec<String>,
+    },
+    /// Run the pipeline on a Slurm cluster: a job array per stage (`--shard i/N` in each
+    /// element), then a job finishing the stage, each waiting for its inputs' jobs; a last
+    /// job writes the report. Storage must be shared by the nodes.
+    Slurm {
+        file: PathBuf,
+        /// Array elements per stage: each runs the stage's tasks `t` with `t mod N = i`.
+        #[arg(long, value_name = "N")]
+        tasks: usize,
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit of each job (Slurm's format, e.g. 4:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        /// Memory of each job (e.g. 16G).
+        #[arg(long)]
+        mem: Option<String>,
+        /// CPUs of each job; primer runs that many threads.
+        #[arg(long)]
+        cpus_per_task: Option<usize>,
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+        /// Print the scripts; write and submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where to write the scripts and `submit.sh`. Default: `slurm/` in the work directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Write the scripts but do not submit them.
+        #[arg(long)]
+        no_submit: bool,
+        /// The primer binary the jobs run. Default: this one.
+        #[arg(long)]
+        primer: Option<PathBuf>,
     },
     /// Check a pipeline file and report every problem at once.
     Validate { file: PathBuf },
@@ -172,6 +210,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             wait,
             workdir,
             no_report,
+            only,
         } => {
             let Some(p) = load(&file, workdir.as_deref()) else {
                 return Ok(ExitCode::from(2));
@@ -179,6 +218,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut opts = RunOptions {
                 shard,
                 force,
+                only,
                 progress: std::io::stderr().is_terminal(),
                 ..RunOptions::default()
             };
@@ -201,6 +241,76 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 let path = write_report(&p, Some(&info), None, &Default::default())?;
                 println!("report: {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Slurm {
+            file,
+            tasks,
+            partition,
+            time,
+            mem,
+            cpus_per_task,
+            workdir,
+            dry_run,
+            dir,
+            no_submit,
+            primer,
+        } => {
+            let Some(p) = load(&file, workdir.as_deref()) else {
+                return Ok(ExitCode::from(2));
+            };
+            if tasks == 0 {
+                bail!("--tasks 0: give at least 1");
+            }
+            let dir = dir.map_or_else(
+                || p.workdir.join("slurm"),
+                |d| std::path::absolute(&d).unwrap_or(d),
+            );
+            let primer = match primer {
+                Some(b) => std::path::absolute(&b).unwrap_or(b),
+                None => std::env::current_exe().context("finding the primer binary")?,
+            };
+            let opts = slurm::SlurmOptions {
+                tasks,
+                partition,
+                time,
+                mem,
+                cpus: cpus_per_task,
+                primer,
+                file: std::path::absolute(&p.path).unwrap_or_else(|_| p.path.clone()),
+                workdir: workdir.map(|w| std::path::absolute(&w).unwrap_or(w)),
+                log_dir: dir.join("logs"),
+            };
+            let jobs = slurm::jobs(&p, &opts);
+            if dry_run {
+                for j in &jobs {
+                    println!("# ---- {} ----\n{}", j.file, j.script);
+                }
+                println!("# ---- submit.sh ----\n{}", slurm::submit_script(&jobs));
+                return Ok(ExitCode::SUCCESS);
+            }
+            std::fs::create_dir_all(&opts.log_dir)
+                .with_context(|| format!("creating {}", opts.log_dir.display()))?;
+            let submit = slurm::write(&jobs, &dir)?;
+            println!(
+                "{} job scripts and {} written",
+                jobs.len(),
+                submit.display()
+            );
+            if no_submit {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let status = std::process::Command::new("bash")
+                .arg(&submit)
+                .status()
+                .with_context(|| format!("running {}", submit.display()))?;
+            if !status.success() {
+                bail!(
+                    "{} failed (is `sbatch` on the PATH? the scripts are in {})",
+                    submit.display(),
+                    dir.display()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -7,6 +7,7 @@ mod generate;
 mod quality;
 mod report;
 mod resume;
+mod slurm;
 mod sql;
 mod tokenize;
 mod util;

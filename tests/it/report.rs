@@ -148,9 +148,13 @@ fn the_demo_report_draws_every_chart_in_chromium_and_shows_the_manifests_numbers
     assert!(n > 14 * 5, "{n} number cells");
     // Every stage ran in this run; a second run skips them all and says so.
     assert_eq!(html.matches("ran in this run").count(), 3 * 14);
+    assert!(html.contains("this run built 14 of them in "));
+    let first = workdir.join("first-report.html");
+    std::fs::copy(&report, &first).unwrap();
     run_ok(&["run", "pipelines/demo.toml"], dir.path());
     let again = std::fs::read_to_string(&report).unwrap();
     assert_eq!(again.matches("up to date, skipped").count(), 3 * 14);
+    assert!(again.contains("this run found every stage up to date"));
     // Each filter reason is on the page with its count.
     let q = manifest(&workdir.join("quality"));
     for (k, v) in q["counters"].as_object().unwrap() {
@@ -186,7 +190,7 @@ fn the_demo_report_draws_every_chart_in_chromium_and_shows_the_manifests_numbers
     };
     let mut b = Browser::launch(&chromium).unwrap();
     b.viewport(1400, 1000).unwrap();
-    let (kinds, load) = open_and_check_charts(&mut b, &report);
+    let (kinds, load) = open_and_check_charts(&mut b, &first);
     for want in ["graph", "funnel", "reasons", "histogram", "mix"] {
         assert!(
             kinds.iter().any(|k| k == want),

@@ -20,11 +20,11 @@ use serde_json::{Value, json};
 /// How long any one reply or page load may take.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Where Chromium is: `PRIMER_CHROMIUM`, else `chromium` (Debian's package) or
-/// `chromium-browser` or `google-chrome` on the PATH.
+/// Where Chromium is: `PRIMER_CHROMIUM` (set and empty: none), else `chromium` (Debian's
+/// package) or `chromium-browser` or `google-chrome` on the PATH.
 pub fn find_chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("PRIMER_CHROMIUM") {
-        return Some(PathBuf::from(p));
+        return (!p.is_empty()).then(|| PathBuf::from(p));
     }
     let path = std::env::var_os("PATH")?;
     for dir in std::env::split_paths(&path) {

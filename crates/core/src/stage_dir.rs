@@ -16,6 +16,10 @@ use crate::{
 };
 
 const RUNNING_FILE: &str = "_running.json";
+/// Held (an exclusive file lock) while a process decides whether to start the dataset
+/// afresh and while it writes the manifest, so shards started at the same moment neither
+/// wipe each other's parts nor write the manifest twice.
+const LOCK_FILE: &str = "_lock";
 const TASKS_DIR: &str = "_tasks";
 const SCRATCH_DIR: &str = "_scratch";
 /// A stage's persistent cache (the LLM response cache): kept when the dataset is rebuilt.
@@ -94,16 +98,35 @@ impl StageDir {
         schema: SchemaRef,
         opts: WriteOptions,
     ) -> Result<StageDir> {
-        let resumable = !dir.join(MANIFEST_FILE).exists()
-            && std::fs::read_to_string(dir.join(RUNNING_FILE))
+        StageDir::open_shared(dir, fingerprint, schema, opts, true)
+    }
+
+    /// [`open`](Self::open) for a run that other processes (`--shard`) may be doing at the
+    /// same time: the decision to start afresh is taken under a lock, and a dataset that
+    /// another process completed with this fingerprint in the meantime is kept unless
+    /// `rebuild_complete` (a forced rebuild).
+    pub fn open_shared(
+        dir: &Path,
+        fingerprint: &str,
+        schema: SchemaRef,
+        opts: WriteOptions,
+        rebuild_complete: bool,
+    ) -> Result<StageDir> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let _lock = lock_dir(dir)?;
+        let complete = Manifest::read(dir).ok();
+        let resumable = match &complete {
+            Some(m) => !rebuild_complete && m.fingerprint == fingerprint,
+            None => std::fs::read_to_string(dir.join(RUNNING_FILE))
                 .ok()
                 .and_then(|t| serde_json::from_str::<Running>(&t).ok())
-                .is_some_and(|r| r.fingerprint == fingerprint);
+                .is_some_and(|r| r.fingerprint == fingerprint),
+        };
         if !resumable && dir.exists() {
             let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
             for entry in entries {
                 let entry = entry.map_err(|e| Error::io(dir, e))?;
-                if entry.file_name() == CACHE_DIR {
+                if entry.file_name() == CACHE_DIR || entry.file_name() == LOCK_FILE {
                     continue;
                 }
                 let path = entry.path();
@@ -267,6 +290,14 @@ impl StageDir {
         if done.len() < num_tasks {
             return Ok(None);
         }
+        // Shards whose last tasks end together both get here: the first writes the
+        // manifest, the others find it.
+        let _lock = lock_dir(&self.dir)?;
+        if let Ok(m) = Manifest::read(&self.dir)
+            && m.fingerprint == self.fingerprint
+        {
+            return Ok(Some(m));
+        }
         let created_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -355,6 +386,19 @@ impl StageDir {
         }
         Ok(Some(manifest))
     }
+}
+
+/// Take the directory's lock (released when the returned file is dropped).
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    f.lock().map_err(|e| Error::io(&path, e))?;
+    Ok(f)
 }
 
 struct OpenPart {

@@ -63,6 +63,9 @@ pub struct RunOptions {
     pub wait: Option<Duration>,
     /// Draw progress bars (only where stderr is a terminal).
     pub progress: bool,
+    /// Run only these stages (empty: all). Their inputs must be complete already; the
+    /// per-stage jobs of `primer slurm` use it.
+    pub only: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -75,6 +78,7 @@ impl Default for RunOptions {
                 .unwrap_or(1),
             wait: None,
             progress: false,
+            only: Vec::new(),
         }
     }
 }
@@ -340,6 +344,11 @@ pub fn run(p: &Pipeline, opts: &RunOptions, log: &(dyn Fn(&str) + Sync)) -> Resu
             return Err(Error::input(format!("--force {f}: no such stage")));
         }
     }
+    for f in &opts.only {
+        if p.stage(f).is_none() {
+            return Err(Error::input(format!("--only {f}: no such stage")));
+        }
+    }
     std::fs::create_dir_all(&p.workdir).map_err(|e| Error::io(&p.workdir, e))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
@@ -351,6 +360,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions, log: &(dyn Fn(&str) + Sync)) -> Resu
     let mut incomplete: Vec<String> = Vec::new();
     for (k, def) in p.stages.iter().enumerate() {
         let head = format!("[{}/{n}] {} ({})", k + 1, def.id, def.op.kind());
+        if !opts.only.is_empty() && !opts.only.contains(&def.id) {
+            continue;
+        }
         if let Some(i) = def.inputs.iter().find(|i| incomplete.contains(i)) {
             log(&format!(
                 "{head}: waits for input `{i}`, which other shards are still building"
@@ -426,7 +438,8 @@ fn run_stage(
         Err(_) => "no dataset yet".to_string(),
     };
     let sides = stage.side_outputs(&schema);
-    let mut sd = StageDir::open(&dir, &fingerprint, schema, WriteOptions::default())?;
+    let mut sd =
+        StageDir::open_shared(&dir, &fingerprint, schema, WriteOptions::default(), forced)?;
     sd.set_side_outputs(sides);
     let phases = stage.phases(inputs)?;
     let num_tasks: usize = phases.iter().sum();

@@ -48,6 +48,7 @@ h3{font-size:14px;margin:16px 0 4px}
 .meta{color:#555}.note{color:#555;font-size:13px}
 table{border-collapse:collapse;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;vertical-align:top}
 th{background:#f4f4f4;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
+table.samples td{max-width:22em;overflow-wrap:anywhere}table.samples td:has(pre.doc){max-width:none;min-width:36em}
 .charts{display:flex;flex-wrap:wrap;gap:12px 28px;align-items:flex-start}.charts figure{margin:0}
 figcaption{font-size:12px;color:#555;max-width:420px}
 .state{display:inline-block;padding:1px 8px;border-radius:9px;font-size:12px;margin-left:8px;vertical-align:middle}
@@ -162,17 +163,19 @@ pub fn render_html(
         .iter()
         .filter(|f| run.is_none_or(|r| r.ran.contains(&f.id)))
         .filter_map(|f| f.manifest.as_ref().map(|m| m.seconds))
-        .sum();
+        .fold(0.0, |a, b| a + b);
+    let time = match run {
+        Some(r) if r.ran.is_empty() => "this run found every stage up to date".to_string(),
+        Some(r) => format!(
+            "this run built {} of them in {seconds:.1} s of stage time",
+            r.ran.len()
+        ),
+        None => format!("{seconds:.1} s of stage time as the manifests record it"),
+    };
     let _ = write!(
         h,
-        "<p>{done} of {} stages have a dataset; {} seconds of stage time{}.</p>",
+        "<p>{done} of {} stages have a dataset; {time}.</p>",
         facts.len(),
-        format_args!("{seconds:.1}"),
-        if run.is_some() {
-            " in this run"
-        } else {
-            " as the manifests record it"
-        }
     );
 
     // The graph.

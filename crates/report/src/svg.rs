@@ -208,43 +208,101 @@ pub fn graph(nodes: &[Node]) -> String {
         layer.push(l);
     }
     let layers = layer.iter().copied().max().map_or(0, |m| m + 1);
-    let mut slot = vec![0usize; nodes.len()];
-    let mut width_of = vec![0usize; layers];
-    for (k, l) in layer.iter().enumerate() {
-        slot[k] = width_of[*l];
-        width_of[*l] += 1;
+    // x of each box: the first layer side by side; below, each box under the middle of
+    // its inputs, in that order, pushed right where boxes would overlap.
+    let mut x = vec![0.0f64; nodes.len()];
+    for l in 0..layers {
+        let mut members: Vec<(f64, usize)> = (0..nodes.len())
+            .filter(|k| layer[*k] == l)
+            .map(|k| {
+                let parents: Vec<f64> = nodes[k]
+                    .inputs
+                    .iter()
+                    .filter_map(|i| nodes.iter().position(|m| &m.id == i))
+                    .map(|p| x[p])
+                    .collect();
+                let want = if parents.is_empty() {
+                    f64::NEG_INFINITY
+                } else {
+                    parents.iter().sum::<f64>() / parents.len() as f64
+                };
+                (want, k)
+            })
+            .collect();
+        members.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut next = f64::NEG_INFINITY;
+        for (want, k) in members {
+            let at = if want.is_finite() {
+                want.max(next)
+            } else {
+                next.max(0.0)
+            };
+            x[k] = at;
+            next = at + bw + gap_x;
+        }
     }
-    let widest = width_of.iter().copied().max().unwrap_or(1) as f64;
-    let w = widest * (bw + gap_x) + gap_x;
-    let h = layers as f64 * (bh + gap_y) + gap_y;
-    let pos = |k: usize| -> (f64, f64) {
-        let l = layer[k];
-        let row_w = width_of[l] as f64 * (bw + gap_x) - gap_x;
-        let x0 = (w - row_w) / 2.0;
-        (
-            x0 + slot[k] as f64 * (bw + gap_x),
-            gap_y / 2.0 + l as f64 * (bh + gap_y),
-        )
+    // Edges that skip layers run down a lane of their own left of the boxes they pass,
+    // instead of behind them.
+    let index = |id: &String| nodes.iter().position(|m| &m.id == id);
+    let long = nodes
+        .iter()
+        .enumerate()
+        .flat_map(|(k, n)| n.inputs.iter().filter_map(move |i| Some((index(i)?, k))))
+        .filter(|(p, k)| layer[*k] > layer[*p] + 1)
+        .count(); // an upper bound on the lanes used
+    let lanes_w = if long > 0 {
+        14.0 + 8.0 * long as f64
+    } else {
+        0.0
     };
+    let min_x = x.iter().copied().fold(f64::INFINITY, f64::min);
+    for v in &mut x {
+        *v += gap_x + lanes_w - min_x;
+    }
+    let w = x.iter().copied().fold(0.0f64, f64::max) + bw + gap_x;
+    let h = layers as f64 * (bh + gap_y) + gap_y;
+    let pos = |k: usize| -> (f64, f64) { (x[k], gap_y / 2.0 + layer[k] as f64 * (bh + gap_y)) };
     let mut s = format!(
         "<svg class=\"chart\" data-chart=\"graph\" viewBox=\"0 0 {w:.0} {h:.0}\" width=\"{w:.0}\" height=\"{h:.0}\" {FONT}>"
     );
+    let mut lane = 0usize;
     for (k, n) in nodes.iter().enumerate() {
         let (x, y) = pos(k);
         for i in &n.inputs {
-            if let Some(p) = nodes.iter().position(|m| &m.id == i) {
-                let (px, py) = pos(p);
-                let (x1, y1, x2, y2) = (px + bw / 2.0, py + bh, x + bw / 2.0, y);
+            let Some(p) = index(i) else {
+                continue;
+            };
+            let (px, py) = pos(p);
+            let (x1, y1, x2, y2) = (px + bw / 2.0, py + bh, x + bw / 2.0, y - 1.0);
+            let between: Vec<usize> = (0..nodes.len())
+                .filter(|m| layer[*m] > layer[p] && layer[*m] < layer[k])
+                .collect();
+            let (lo, hi) = (x1.min(x2) - 4.0, x1.max(x2) + 4.0);
+            let blocked = between.iter().any(|m| {
+                let bx = pos(*m).0;
+                bx < hi && bx + bw > lo
+            });
+            let d = if blocked {
+                // Left of every box in the layers between.
+                let left = between
+                    .iter()
+                    .map(|m| pos(*m).0)
+                    .fold(f64::INFINITY, f64::min);
+                let lx = left - 10.0 - 8.0 * lane as f64;
+                lane += 1;
+                let (ya, yb) = (y1 + gap_y / 2.0, y2 - gap_y / 2.0);
+                format!(
+                    "M{x1:.1},{y1:.1} C{x1:.1},{ya:.1} {lx:.1},{y1:.1} {lx:.1},{ya:.1} L{lx:.1},{yb:.1} C{lx:.1},{y2:.1} {x2:.1},{yb:.1} {x2:.1},{y2:.1}"
+                )
+            } else {
                 let my = (y1 + y2) / 2.0;
-                let _ = write!(
-                    s,
-                    "<path d=\"M{x1:.1},{y1:.1} C{x1:.1},{my:.1} {x2:.1},{my:.1} {x2:.1},{:.1}\" fill=\"none\" stroke=\"#999\" stroke-width=\"1.5\"/>\
-                     <path d=\"M{:.1},{:.1} l4,-6 l-8,0 z\" fill=\"#999\"/>",
-                    y2 - 1.0,
-                    x2,
-                    y2,
-                );
-            }
+                format!("M{x1:.1},{y1:.1} C{x1:.1},{my:.1} {x2:.1},{my:.1} {x2:.1},{y2:.1}")
+            };
+            let _ = write!(
+                s,
+                "<path d=\"{d}\" fill=\"none\" stroke=\"#999\" stroke-width=\"1.5\"/>\
+                 <path d=\"M{x2:.1},{y:.1} l4,-6 l-8,0 z\" fill=\"#999\"/>",
+            );
         }
     }
     for (k, n) in nodes.iter().enumerate() {

@@ -1,0 +1,191 @@
+//! `primer slurm`: the scripts it writes, and the demo run through them as separate
+//! processes — every element of a stage's array at the same time, as a cluster would run
+//! them — giving the same bytes as one `primer run`.
+
+use std::path::Path;
+
+use super::util::{demo_copy, files_under, run_ok};
+
+#[test]
+fn dry_run_prints_an_array_and_a_finishing_job_per_stage_chained_by_inputs() {
+    let dir = demo_copy();
+    let out = run_ok(
+        &[
+            "slurm",
+            "pipelines/demo.toml",
+            "--tasks",
+            "4",
+            "--dry-run",
+            "--partition",
+            "cpu",
+            "--time",
+            "1:00:00",
+            "--mem",
+            "4G",
+            "--cpus-per-task",
+            "2",
+        ],
+        dir.path(),
+    );
+    assert!(!dir.path().join("work").exists(), "a dry run wrote files");
+    assert_eq!(out.matches("#SBATCH --array=0-3\n").count(), 14);
+    assert_eq!(out.matches("#SBATCH --partition=cpu\n").count(), 29);
+    assert_eq!(out.matches("#SBATCH --time=1:00:00\n").count(), 29);
+    assert_eq!(out.matches("#SBATCH --mem=4G\n").count(), 29);
+    assert_eq!(out.matches("#SBATCH --cpus-per-task=2\n").count(), 29);
+    let file = dir.path().join("pipelines/demo.toml");
+    assert!(out.contains(&format!(
+        " run '{}' --only 'near' --shard \"$SLURM_ARRAY_TASK_ID/4\" --no-report -j \"${{SLURM_CPUS_PER_TASK:-1}}\"",
+        file.display()
+    )));
+    assert!(out.contains(&format!(
+        " run '{}' --only 'near' --no-report -j",
+        file.display()
+    )));
+    assert!(out.contains(&format!(" report '{}'\n", file.display())));
+    // Stage k's array is job 2k, its finishing job 2k+1. `web` (stage 4) waits for the
+    // finishing jobs of `docs` (0) and `pages` (3); `mix` (8) for `redact` (7) and `code` (1);
+    // the report for every stage.
+    assert!(out.contains("j8=$(submit --dependency=afterok:$j1:$j7 04-web.sbatch)"));
+    assert!(out.contains("j9=$(submit --dependency=afterok:$j8 04-web-finish.sbatch)"));
+    assert!(out.contains("j16=$(submit --dependency=afterok:$j15:$j3 08-mix.sbatch)"));
+    assert!(out.contains("j0=$(submit 00-docs.sbatch)"));
+    assert!(out.contains(
+        "j28=$(submit --dependency=afterok:$j1:$j3:$j5:$j7:$j9:$j11:$j13:$j15:$j17:$j19:$j21:$j23:$j25:$j27 report.sbatch)"
+    ));
+}
+
+/// A stand-in for `sbatch` on one machine: it runs the job at once and prints an id. The
+/// elements of an array run as separate processes at the same time; it fails when one does.
+const FAKE_SBATCH: &str = r#"#!/bin/bash
+set -u
+script="${@: -1}"
+id=$(( $(cat "$FAKE_SLURM_DIR/counter" 2>/dev/null || echo 0) + 1 ))
+echo "$id" > "$FAKE_SLURM_DIR/counter"
+echo "$*" >> "$FAKE_SLURM_DIR/submitted"
+range=$(grep -m1 '^#SBATCH --array=' "$script" | sed 's/.*=//')
+if [ -n "$range" ]; then
+    pids=()
+    for i in $(seq "${range%-*}" "${range#*-}"); do
+        SLURM_ARRAY_TASK_ID=$i SLURM_CPUS_PER_TASK=1 bash "$script" > "$FAKE_SLURM_DIR/$id-$i.log" 2>&1 &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do
+        wait "$p" || { echo "element of $script failed" >&2; exit 1; }
+    done
+    # How many ran at once: each element's log is there.
+    echo "$script ${#pids[@]}" >> "$FAKE_SLURM_DIR/arrays"
+else
+    SLURM_CPUS_PER_TASK=1 bash "$script" > "$FAKE_SLURM_DIR/$id.log" 2>&1 \
+        || { echo "$script failed" >&2; exit 1; }
+fi
+echo "$id"
+"#;
+
+fn stage_outputs(work: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut all = std::collections::BTreeMap::new();
+    for d in ["demo", "demo-export", "demo-shards"] {
+        for (k, v) in files_under(&work.join(d)) {
+            if k == "report.html" {
+                continue;
+            }
+            // The shards' manifest names the tokenizer by its path, which is in the copy, and
+            // its source by fingerprint, which holds the copy's file times.
+            let v = if k == "manifest.json" {
+                let mut m: serde_json::Value = serde_json::from_slice(&v).unwrap();
+                m["tokenizer"]["path"] = serde_json::Value::Null;
+                for s in m["sources"].as_array_mut().unwrap() {
+                    s["fingerprint"] = serde_json::Value::Null;
+                    s["content_id"] = serde_json::Value::Null;
+                }
+                serde_json::to_vec_pretty(&m).unwrap()
+            } else {
+                v
+            };
+            all.insert(format!("{d}/{k}"), v);
+        }
+    }
+    all
+}
+
+#[test]
+fn the_demo_through_slurm_scripts_equals_one_process_for_1_3_and_8_tasks() {
+    // The jobs run one thread each (SLURM_CPUS_PER_TASK=1), and a stage's task count may
+    // follow its threads (the sql stage's partitions), so the one process does too.
+    let one = demo_copy();
+    run_ok(
+        &["run", "pipelines/demo.toml", "--no-report", "-j", "1"],
+        one.path(),
+    );
+    let want = stage_outputs(&one.path().join("work"));
+    assert!(want.len() > 20);
+    for n in [1usize, 3, 8] {
+        let dir = demo_copy();
+        let bin = dir.path().join("fake-bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let sbatch = bin.join("sbatch");
+        std::fs::write(&sbatch, FAKE_SBATCH).unwrap();
+        std::process::Command::new("chmod")
+            .args(["+x", sbatch.to_str().unwrap()])
+            .status()
+            .unwrap();
+        let fake_dir = dir.path().join("fake-slurm");
+        std::fs::create_dir_all(&fake_dir).unwrap();
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = super::util::primer()
+            .args([
+                "slurm",
+                "pipelines/demo.toml",
+                "--tasks",
+                &n.to_string(),
+                "--dir",
+                "jobs",
+            ])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("FAKE_SLURM_DIR", &fake_dir)
+            .output()
+            .unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "N={n}: {log}");
+        let arrays = std::fs::read_to_string(fake_dir.join("arrays")).unwrap();
+        assert_eq!(arrays.lines().count(), 14, "{arrays}");
+        assert!(
+            arrays.lines().all(|l| l.ends_with(&format!(" {n}"))),
+            "{arrays}"
+        );
+        let got = stage_outputs(&dir.path().join("work"));
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "N={n}: different files"
+        );
+        for (k, v) in &want {
+            assert!(
+                got[k] == *v,
+                "N={n}: {k} differs from one process's{}",
+                if k.ends_with(".json") {
+                    format!(
+                        ":\n{}\nwant:\n{}",
+                        String::from_utf8_lossy(&got[k]),
+                        String::from_utf8_lossy(v)
+                    )
+                } else {
+                    String::new()
+                }
+            );
+        }
+        assert!(dir.path().join("work/demo/report.html").exists());
+        // Every stage is complete: a plain run skips them all.
+        let again = run_ok(&["run", "pipelines/demo.toml", "--no-report"], dir.path());
+        assert_eq!(again.matches("skipped, up to date").count(), 14, "{again}");
+    }
+}
