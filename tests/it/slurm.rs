@@ -189,3 +189,98 @@ fn the_demo_through_slurm_scripts_equals_one_process_for_1_3_and_8_tasks() {
         assert_eq!(again.matches("skipped, up to date").count(), 14, "{again}");
     }
 }
+
+/// The demo submitted for real to a one-node Slurm cluster (`.ci/slurm-up` starts one from
+/// Debian's slurm-wlm and munge and `.ci/run` names its configuration in
+/// `PRIMER_TEST_SLURM_CONF`): every job ends, and the outputs equal one process's.
+#[test]
+fn the_demo_runs_on_a_real_slurm_cluster() {
+    let Some(conf) = std::env::var_os("PRIMER_TEST_SLURM_CONF").filter(|c| !c.is_empty()) else {
+        primer_testdata::skip(
+            "set PRIMER_TEST_SLURM_CONF to a running Slurm cluster's slurm.conf (.ci/run starts one with .ci/slurm-up)",
+        );
+        return;
+    };
+    let one = demo_copy();
+    run_ok(
+        &["run", "pipelines/demo.toml", "--no-report", "-j", "1"],
+        one.path(),
+    );
+    let want = stage_outputs(&one.path().join("work"));
+
+    let dir = demo_copy();
+    let out = super::util::primer()
+        .args([
+            "slurm",
+            "pipelines/demo.toml",
+            "--tasks",
+            "2",
+            "--dir",
+            "jobs",
+        ])
+        .current_dir(dir.path())
+        .env("SLURM_CONF", &conf)
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    let ids: Vec<String> = log
+        .lines()
+        .filter_map(|l| l.split_once(": job ").map(|x| x.1.trim().to_string()))
+        .collect();
+    assert_eq!(ids.len(), 29, "{log}");
+    // Wait for every job to leave the queue: at most 10 minutes, polling twice a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let q = std::process::Command::new("squeue")
+            .args(["-h", "-o", "%i %T %r", "-j", &ids.join(",")])
+            .env("SLURM_CONF", &conf)
+            .output()
+            .unwrap();
+        let q = String::from_utf8_lossy(&q.stdout).into_owned();
+        if q.trim().is_empty() {
+            break;
+        }
+        let logs = || {
+            let mut s = String::new();
+            for e in std::fs::read_dir(dir.path().join("jobs/logs")).unwrap() {
+                let p = e.unwrap().path();
+                s.push_str(&format!(
+                    "== {}\n{}\n",
+                    p.display(),
+                    std::fs::read_to_string(&p).unwrap_or_default()
+                ));
+            }
+            s
+        };
+        assert!(
+            !q.contains("DependencyNeverSatisfied"),
+            "a job failed:\n{q}\n{}",
+            logs()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "jobs still queued after 10 minutes:\n{q}\n{}",
+            logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let got = stage_outputs(&dir.path().join("work"));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (k, v) in &want {
+        assert!(got[k] == *v, "{k} differs from one process's");
+    }
+    assert!(dir.path().join("work/demo/report.html").exists());
+    // Each stage's array had two elements, each with its log.
+    let logs = std::fs::read_dir(dir.path().join("jobs/logs"))
+        .unwrap()
+        .count();
+    assert_eq!(logs, 14 * 2 + 14 + 1);
+}

@@ -740,7 +740,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["_cache", "_running.json", "_tasks"]);
+        assert_eq!(left, ["_cache", "_lock", "_running.json", "_tasks"]);
         assert_eq!(
             std::fs::read(dir.join(CACHE_DIR).join("llm.redb")).unwrap(),
             b"answers"
@@ -826,9 +826,42 @@ mod tests {
         assert!(sd.completed(1).is_empty());
         assert_eq!(
             std::fs::read_dir(&dir).unwrap().count(),
-            2,
-            "only _running.json and _tasks/"
+            3,
+            "only _lock, _running.json and _tasks/"
         );
+    }
+
+    /// A shard that opens a dataset another shard has just completed keeps it, and a
+    /// second finalize returns the manifest already written instead of writing it again.
+    #[test]
+    fn a_dataset_completed_by_another_shard_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        let a =
+            StageDir::open_shared(&dir, "fp", schema(), WriteOptions::default(), false).unwrap();
+        let b =
+            StageDir::open_shared(&dir, "fp", schema(), WriteOptions::default(), false).unwrap();
+        for (sd, t) in [(&a, 0), (&b, 1)] {
+            let mut out = sd.task_output(t).unwrap();
+            out.write(&batch(t as i64 * 10, 3)).unwrap();
+            sd.complete(out).unwrap();
+        }
+        let m = a
+            .finalize(info(), Provenance::default(), 2, 0, 1.0, Default::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.rows, 6);
+        let c =
+            StageDir::open_shared(&dir, "fp", schema(), WriteOptions::default(), false).unwrap();
+        assert_eq!(c.completed(2).len(), 2, "the completed tasks were wiped");
+        let again = b
+            .finalize(info(), Provenance::default(), 2, 0, 9.0, Default::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, m, "the manifest was written a second time");
+        // A forced rebuild starts over.
+        let d = StageDir::open_shared(&dir, "fp", schema(), WriteOptions::default(), true).unwrap();
+        assert!(d.completed(2).is_empty());
     }
 
     #[test]

@@ -456,7 +456,7 @@ fn run_stage(
     let reused = done.len();
     if reused > 0 {
         log(&format!(
-            "{head}: resuming: {reused} of {num_tasks} tasks were finished by an interrupted run"
+            "{head}: resuming: {reused} of {num_tasks} tasks are done (by an interrupted run or other shards)"
         ));
     } else {
         log(&format!("{head}: running {num_tasks} task(s): {why}"));
