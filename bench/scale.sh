@@ -6,7 +6,8 @@
 # and quality, C4, FineWeb) → pii → exact dedupe → MinHash dedupe → decontaminate
 # (HumanEval) → tokenize (GPT-2) on each, one stage at a time (`--only`), printing per stage:
 # rows in, text MB in, wall and CPU seconds, MB per CPU second (the per-core rate), peak
-# RSS, and the peak disk the work directory took while the stage ran. Then each stage's CPU
+# RSS, and the disk the stage added at its peak (the work directory and token shards, sampled
+# twice a second: its output and scratch space together). Then each stage's CPU
 # seconds per GB at every size (flat = linear) and the extrapolation to a 35B-token input
 # (about 140 GB of text) on 64 cores.
 #
@@ -29,11 +30,12 @@ bin="$CARGO_TARGET_DIR/release/primer"
 
 largest=0
 for s in "${sizes[@]}"; do [ "$s" -gt "$largest" ] && largest=$s; done
-if [ ! -f "$work/input-$largest.done" ]; then
+# The corpus is made once for the largest size asked so far (input/made_mb says which).
+if [ "$(cat "$work/input/made_mb" 2>/dev/null || echo 0)" -lt "$largest" ]; then
     rm -rf "$work/input"
     "$py" "$root/bench/ref/make_scale_corpus.py" "$work/input" "$largest" \
         "$data/corpora/docs-pages-extracted.jsonl.zst" "$data/corpora/linux-kernel-docs-rst.jsonl.zst"
-    touch "$work/input-$largest.done"
+    echo "$largest" > "$work/input/made_mb"
 fi
 
 stages=(docs english quality redact exact near clean tokens)
@@ -45,7 +47,7 @@ for size in "${sizes[@]}"; do
     w="$work/w-$size"
     rm -rf "$in" "$w" "$work/shards-$size"
     mkdir -p "$in"
-    for f in $(ls "$work/input" | sort | head -n "$nfiles"); do ln -s "$work/input/$f" "$in/$f"; done
+    for f in $(ls "$work/input" | grep 'jsonl.zst$' | sort | head -n "$nfiles"); do ln -s "$work/input/$f" "$in/$f"; done
     cat > "$work/p-$size.toml" <<TOML
 [pipeline]
 name = "scale"
@@ -104,17 +106,20 @@ TOML
         before=$(du -sm "$w" 2>/dev/null | cut -f1 || echo 0)
         peak_file=$(mktemp)
         echo "${before:-0}" > "$peak_file"
-        ( while true; do d=$(du -sm "$w" "$work/shards-$size" 2>/dev/null | awk '{s+=$1} END {print s+0}'); \
-            [ "$d" -gt "$(cat "$peak_file")" ] && echo "$d" > "$peak_file"; sleep 0.5; done ) &
+        # Peak disk of the work directory and the shards while the stage runs (du twice a second).
+        ( set +e; while true; do d=$(du -sm "$w" "$work/shards-$size" 2>/dev/null | awk '{s+=$1} END {print s+0}'); \
+            [ "${d:-0}" -gt "$(cat "$peak_file")" ] && echo "$d" > "$peak_file.new" && mv "$peak_file.new" "$peak_file"; \
+            sleep 0.5; done ) &
         poll=$!
         tf=$(mktemp)
         /usr/bin/time -f "%e %U %S %M" -o "$tf" "$bin" run "$work/p-$size.toml" --only "$st" --no-report \
             -j "$threads" > /dev/null 2> "$work/log-$size-$st.txt"
-        kill "$poll" 2>/dev/null; wait "$poll" 2>/dev/null || true
+        kill "$poll" 2>/dev/null || true
+        wait "$poll" 2>/dev/null || true
         read -r wall user sys rss_kb < "$tf"
         # `read` drops nothing: the text it read is the text it wrote.
         [ -z "$prev" ] && mb_in=$(text_mb "$st")
-        peak=$(cat "$peak_file"); rm -f "$tf" "$peak_file"
+        peak=$(cat "$peak_file"); rm -f "$tf" "$peak_file" "$peak_file.new"
         rows_in=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['counters'].get('rows_in', 0))" "$w/$st/_manifest.json")
         cpu=$(echo "$user + $sys" | bc -l)
         rate=$(echo "$mb_in / $cpu" | bc -l)
@@ -125,7 +130,7 @@ TOML
     done
     tokens=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['counters']['tokens'])" "$w/tokens/_manifest.json")
     echo "   $tokens tokens out; work directory $(du -sm "$w" | cut -f1) MB"
-    printf "%s\ttokens\t%s\n" "$size" "$tokens" >> "$results"
+    printf "%s\ttokens_out\t%s\n" "$size" "$tokens" >> "$results"
     rm -rf "$w" "$work/shards-$size" "$in"
 done
 
@@ -133,8 +138,8 @@ done
 import sys
 from collections import defaultdict
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-tokens = {int(r[0]): int(r[2]) for r in rows if r[1] == "tokens"}
-rows = [r for r in rows if r[1] != "tokens"]
+tokens = {int(r[0]): int(r[2]) for r in rows if r[1] == "tokens_out"}
+rows = [r for r in rows if r[1] != "tokens_out"]
 # Every stage's CPU seconds per GB of the pipeline's input text (what `docs` read).
 input_gb = {int(r[0]): float(r[3]) / 1000 for r in rows if r[1] == "docs"}
 cpu = defaultdict(dict); rss = defaultdict(dict)
@@ -156,5 +161,5 @@ per_gb = total[big]
 tok_per_gb = tokens[big] / input_gb[big]
 print(f"\n{tok_per_gb / 1e6:.0f}M tokens out per GB of input text at {input_gb[big]:.2f} GB.")
 print(f"A 35B-token input (about 140 GB of text): {per_gb * 140 / 3600:.0f} CPU hours at {per_gb:.0f} CPU s per GB, "
-      f"{per_gb * 140 / 64 / 3600:.1f} hours on 64 cores.")
+      f"{per_gb * 140 / 64 / 60:.0f} minutes on 64 cores, if the stages spread over them as they do over 2 here.")
 PY

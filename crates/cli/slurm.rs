@@ -51,16 +51,16 @@ pub fn jobs(p: &Pipeline, o: &SlurmOptions) -> Vec<Job> {
     let n = o.tasks.max(1);
     let mut jobs: Vec<Job> = Vec::new();
     let mut finish_of: Vec<(String, usize)> = Vec::new();
-    let run = |extra: &str| -> String {
+    // `primer <command> FILE [--workdir W]`, quoted for the shell.
+    let primer = |command: &str| -> String {
         let mut cmd = format!(
-            "{} run {}",
+            "{} {command} {}",
             sh(&o.primer.display().to_string()),
             sh(&o.file.display().to_string())
         );
         if let Some(w) = &o.workdir {
             let _ = write!(cmd, " --workdir {}", sh(&w.display().to_string()));
         }
-        cmd.push_str(extra);
         cmd
     };
     let header = |name: &str, array: Option<usize>, log: &str| -> String {
@@ -98,7 +98,7 @@ pub fn jobs(p: &Pipeline, o: &SlurmOptions) -> Vec<Job> {
         let _ = writeln!(
             array,
             "exec {} --only {} --shard \"$SLURM_ARRAY_TASK_ID/{n}\" --no-report{threads}",
-            run(""),
+            primer("run"),
             sh(&def.id)
         );
         jobs.push(Job {
@@ -114,7 +114,7 @@ pub fn jobs(p: &Pipeline, o: &SlurmOptions) -> Vec<Job> {
         let _ = writeln!(
             finish,
             "exec {} --only {} --no-report{threads}",
-            run(""),
+            primer("run"),
             sh(&def.id)
         );
         jobs.push(Job {
@@ -125,15 +125,7 @@ pub fn jobs(p: &Pipeline, o: &SlurmOptions) -> Vec<Job> {
         finish_of.push((def.id.clone(), jobs.len() - 1));
     }
     let mut report = header(&format!("primer-{}-report", p.name), None, "report-%j.log");
-    let mut cmd = format!(
-        "{} report {}",
-        sh(&o.primer.display().to_string()),
-        sh(&o.file.display().to_string())
-    );
-    if let Some(w) = &o.workdir {
-        let _ = write!(cmd, " --workdir {}", sh(&w.display().to_string()));
-    }
-    let _ = writeln!(report, "exec {cmd}");
+    let _ = writeln!(report, "exec {}", primer("report"));
     jobs.push(Job {
         file: "report.sbatch".into(),
         script: report,

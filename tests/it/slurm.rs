@@ -82,6 +82,31 @@ fi
 echo "$id"
 "#;
 
+/// `primer slurm pipelines/demo.toml --tasks N --dir jobs` in `dir` with `env`; its output,
+/// after checking it succeeded.
+fn slurm_submit(dir: &Path, n: usize, env: &[(&str, &std::ffi::OsStr)]) -> String {
+    let out = super::util::primer()
+        .args([
+            "slurm",
+            "pipelines/demo.toml",
+            "--tasks",
+            &n.to_string(),
+            "--dir",
+            "jobs",
+        ])
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "N={n}: {log}");
+    log
+}
+
 fn stage_outputs(work: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut all = std::collections::BTreeMap::new();
     for d in ["demo", "demo-export", "demo-shards"] {
@@ -136,26 +161,14 @@ fn the_demo_through_slurm_scripts_equals_one_process_for_1_3_and_8_tasks() {
             bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let out = super::util::primer()
-            .args([
-                "slurm",
-                "pipelines/demo.toml",
-                "--tasks",
-                &n.to_string(),
-                "--dir",
-                "jobs",
-            ])
-            .current_dir(dir.path())
-            .env("PATH", &path)
-            .env("FAKE_SLURM_DIR", &fake_dir)
-            .output()
-            .unwrap();
-        let log = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        slurm_submit(
+            dir.path(),
+            n,
+            &[
+                ("PATH", std::ffi::OsStr::new(&path)),
+                ("FAKE_SLURM_DIR", fake_dir.as_os_str()),
+            ],
         );
-        assert!(out.status.success(), "N={n}: {log}");
         let arrays = std::fs::read_to_string(fake_dir.join("arrays")).unwrap();
         assert_eq!(arrays.lines().count(), 14, "{arrays}");
         assert!(
@@ -209,25 +222,7 @@ fn the_demo_runs_on_a_real_slurm_cluster() {
     let want = stage_outputs(&one.path().join("work"));
 
     let dir = demo_copy();
-    let out = super::util::primer()
-        .args([
-            "slurm",
-            "pipelines/demo.toml",
-            "--tasks",
-            "2",
-            "--dir",
-            "jobs",
-        ])
-        .current_dir(dir.path())
-        .env("SLURM_CONF", &conf)
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{log}");
+    let log = slurm_submit(dir.path(), 2, &[("SLURM_CONF", conf.as_os_str())]);
     let ids: Vec<String> = log
         .lines()
         .filter_map(|l| l.split_once(": job ").map(|x| x.1.trim().to_string()))
