@@ -4,20 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use primer_core::thousands;
 use primer_tokenize::reader::{LlmcShard, MegatronShard, read_manifest, verify};
 use primer_tokenize::{ShardsManifest, load_tokenizer};
-
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn cut(s: &str, width: usize) -> String {
     let mut out: String = s
@@ -102,9 +91,9 @@ pub fn inspect(
             "  dtype {} (code {}), {} sequences, {} documents, {} tokens: header, pointers and document indices ok",
             sh.dtype,
             sh.dtype_code,
-            group(sh.sequences() as u64),
-            group(sh.documents() as u64),
-            group(sh.tokens())
+            thousands(sh.sequences() as u64),
+            thousands(sh.documents() as u64),
+            thousands(sh.tokens())
         );
         show_megatron(&sh, &decoder, docs, chars)?;
     } else {
@@ -114,7 +103,7 @@ pub fn inspect(
             "  magic {} version {}, {} tokens: header and size ok",
             sh.magic,
             sh.version,
-            group(sh.ntok)
+            thousands(sh.ntok)
         );
         show_llmc(&sh, manifest.as_ref(), &decoder, docs, chars)?;
     }
@@ -134,7 +123,7 @@ fn inspect_dir(
     println!(
         "tokenizer   {} (vocabulary {}, eos {}, bos {})",
         t.path,
-        group(t.vocab_size),
+        thousands(t.vocab_size),
         t.eos_token.as_ref().map_or("none".to_string(), |s| format!(
             "{s} = {}",
             t.eos_id.unwrap_or(0)
@@ -167,7 +156,7 @@ fn inspect_dir(
             "input order".to_string()
         },
         m.validation_fraction,
-        group(m.shard_tokens)
+        thousands(m.shard_tokens)
     );
     let splits: Vec<String> = m
         .splits
@@ -175,23 +164,23 @@ fn inspect_dir(
         .map(|(k, s)| {
             format!(
                 "{k} {} documents / {} tokens / {} shard(s)",
-                group(s.documents),
-                group(s.tokens),
+                thousands(s.documents),
+                thousands(s.tokens),
                 s.shards
             )
         })
         .collect();
     println!(
         "total       {} documents, {} tokens: {}",
-        group(m.documents),
-        group(m.tokens),
+        thousands(m.documents),
+        thousands(m.tokens),
         splits.join("; ")
     );
     for s in &m.sources {
         println!(
             "source      {} ({} rows, fingerprint {})",
             s.stage,
-            group(s.rows),
+            thousands(s.rows),
             s.fingerprint
         );
     }
@@ -202,8 +191,8 @@ fn inspect_dir(
     }
     println!(
         "  manifest: {} documents, {} tokens: matches",
-        group(v.documents),
-        group(v.tokens)
+        thousands(v.documents),
+        thousands(v.tokens)
     );
     println!("shards");
     const SHOW: usize = 12;
@@ -211,8 +200,8 @@ fn inspect_dir(
         println!(
             "  {:<12} {:>10} documents {:>14} tokens",
             s.name,
-            group(s.documents),
-            group(s.tokens)
+            thousands(s.documents),
+            thousands(s.tokens)
         );
     }
     if m.shards.len() > SHOW {
@@ -249,7 +238,7 @@ fn show_megatron(
         let ids = sh.sequence(i)?;
         println!(
             "  [{i}] {} tokens: {}",
-            group(ids.len() as u64),
+            thousands(ids.len() as u64),
             decoder.show(&ids, chars)
         );
     }
@@ -279,7 +268,7 @@ fn show_llmc(
     for (i, doc) in head.split_inclusive(|&t| t == eos).take(docs).enumerate() {
         println!(
             "  [{i}] {} tokens: {}",
-            group(doc.len() as u64),
+            thousands(doc.len() as u64),
             decoder.show(doc, chars)
         );
     }

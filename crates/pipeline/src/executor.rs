@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use primer_core::{
     BuildContext, Dataset, Error, InputSchema, Manifest, PROGRAM_VERSION, Provenance, Result,
-    Stage, StageDir, StageInfo, TaskContext, WriteOptions, hash_hex,
+    Stage, StageDir, StageInfo, TaskContext, WriteOptions, hash_hex, thousands,
 };
 use rayon::prelude::*;
 
@@ -325,18 +325,6 @@ fn open_inputs(
     Ok(Ok(out))
 }
 
-fn fmt_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Run the pipeline. Lines for a person go to `log`.
 pub fn run(p: &Pipeline, opts: &RunOptions, log: &(dyn Fn(&str) + Sync)) -> Result<RunSummary> {
     for f in &opts.force {
@@ -484,8 +472,8 @@ fn run_stage(
             let rate = total as f64 / t0.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!(
                 "{} rows, {} rows/s",
-                fmt_count(total),
-                fmt_count(rate as u64)
+                thousands(total),
+                thousands(rate as u64)
             ));
         })
     };
@@ -605,7 +593,7 @@ fn run_stage(
             if warnings > PRINT_WARNINGS {
                 log(&format!(
                     "  … {} warnings in all; the first are in {}",
-                    fmt_count(warnings),
+                    thousands(warnings),
                     dir.join("_manifest.json").display()
                 ));
             }
@@ -638,8 +626,8 @@ fn run_stage(
 /// The size of a dataset in words: its rows, or for an export the rows exported.
 fn rows_line(m: &Manifest) -> String {
     match m.counters.0.get("rows_exported") {
-        Some(n) => format!("{} rows exported", fmt_count(*n)),
-        None => format!("{} rows", fmt_count(m.rows)),
+        Some(n) => format!("{} rows exported", thousands(*n)),
+        None => format!("{} rows", thousands(m.rows)),
     }
 }
 
@@ -649,11 +637,11 @@ fn counters_line(m: &Manifest) -> String {
     if m.counters.0.contains_key("rows_in") {
         s.push_str(&format!(
             "{} rows in, ",
-            fmt_count(m.counters.get("rows_in"))
+            thousands(m.counters.get("rows_in"))
         ));
     }
     if !m.counters.0.contains_key("rows_exported") {
-        s.push_str(&format!("{} rows out", fmt_count(m.rows)));
+        s.push_str(&format!("{} rows out", thousands(m.rows)));
     }
     let drops: BTreeMap<&str, u64> = m
         .counters
@@ -665,13 +653,13 @@ fn counters_line(m: &Manifest) -> String {
             "; dropped: {}",
             drops
                 .iter()
-                .map(|(k, v)| format!("{k} {}", fmt_count(*v)))
+                .map(|(k, v)| format!("{k} {}", thousands(*v)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
     }
     if let Some(e) = m.counters.0.get("rows_exported") {
-        s.push_str(&format!("{} rows exported", fmt_count(*e)));
+        s.push_str(&format!("{} rows exported", thousands(*e)));
     }
     s
 }

@@ -30,15 +30,7 @@ pub fn esc(s: &str) -> String {
 
 /// An integer with thousands separators.
 pub fn num(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (k, c) in s.chars().enumerate() {
-        if k > 0 && (s.len() - k).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    primer_core::thousands(v)
 }
 
 const STYLE: &str = "
