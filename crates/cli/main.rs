@@ -540,17 +540,7 @@ fn print_outputs(p: &Pipeline, summary: &primer_pipeline::RunSummary) {
 
 /// String columns cut to `width` characters with line breaks shown as ⏎, for tables.
 fn shorten(batch: &RecordBatch, width: usize) -> anyhow::Result<RecordBatch> {
-    let cut = |s: &str| -> String {
-        let mut out: String = s
-            .chars()
-            .take(width)
-            .map(|c| if c == '\n' { '⏎' } else { c })
-            .collect();
-        if s.chars().count() > width {
-            out.push('…');
-        }
-        out
-    };
+    let cut = |s: &str| shards::cut(s, width);
     let mut fields = Vec::new();
     let mut cols: Vec<ArrayRef> = Vec::new();
     for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {

@@ -8,7 +8,9 @@ use primer_core::thousands;
 use primer_tokenize::reader::{LlmcShard, MegatronShard, read_manifest, verify};
 use primer_tokenize::{ShardsManifest, load_tokenizer};
 
-fn cut(s: &str, width: usize) -> String {
+/// The first `width` characters of `s` on one line (line breaks shown as ⏎), with `…` when
+/// cut: for table cells and decoded text.
+pub(crate) fn cut(s: &str, width: usize) -> String {
     let mut out: String = s
         .chars()
         .take(width)
