@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use super::util::*;
 
 /// The demo runs; a second run skips every stage; editing one stage's setting reruns
@@ -64,13 +66,7 @@ fn demo_reruns_only_what_changed() {
     assert_eq!(plan.matches("skip").count(), 14, "{plan}");
 
     // Change the mix's threshold: docs and code stay, mix and export rerun.
-    let path = dir.join("pipelines/demo.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace("length(text) >= 1000", "length(text) >= 3000"),
-    )
-    .unwrap();
+    raise_mix_threshold(dir);
     let plan = run_ok(&["plan", "pipelines/demo.toml"], dir);
     assert!(plan.contains("skip    docs (read)"), "{plan}");
     assert!(
@@ -160,13 +156,7 @@ fn status_shows_states_and_the_manifests_figures() {
         "{quality}"
     );
     // A changed setting makes the stage and what follows it stale.
-    let path = dir.join("pipelines/demo.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace("length(text) >= 1000", "length(text) >= 3000"),
-    )
-    .unwrap();
+    raise_mix_threshold(dir);
     let stale = run_ok(&["status", "pipelines/demo.toml"], dir);
     assert!(
         stale
@@ -180,4 +170,17 @@ fn status_shows_states_and_the_manifests_figures() {
             .any(|l| l.starts_with("docs (read)") && l.contains("done")),
         "{stale}"
     );
+}
+
+/// Change the demo copy's `mix` threshold (1000 → 3000 characters): `mix` and what follows
+/// it become stale; its inputs stay up to date.
+fn raise_mix_threshold(dir: &Path) {
+    let path = dir.join("pipelines/demo.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("length(text) >= 1000"));
+    std::fs::write(
+        &path,
+        text.replace("length(text) >= 1000", "length(text) >= 3000"),
+    )
+    .unwrap();
 }

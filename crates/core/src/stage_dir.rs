@@ -122,7 +122,7 @@ impl StageDir {
                 .and_then(|t| serde_json::from_str::<Running>(&t).ok())
                 .is_some_and(|r| r.fingerprint == fingerprint),
         };
-        if !resumable && dir.exists() {
+        if !resumable {
             let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
             for entry in entries {
                 let entry = entry.map_err(|e| Error::io(dir, e))?;

@@ -327,14 +327,9 @@ fn open_inputs(
 
 /// Run the pipeline. Lines for a person go to `log`.
 pub fn run(p: &Pipeline, opts: &RunOptions, log: &(dyn Fn(&str) + Sync)) -> Result<RunSummary> {
-    for f in &opts.force {
-        if p.stage(f).is_none() {
-            return Err(Error::input(format!("--force {f}: no such stage")));
-        }
-    }
-    for f in &opts.only {
-        if p.stage(f).is_none() {
-            return Err(Error::input(format!("--only {f}: no such stage")));
+    for (flag, ids) in [("--force", &opts.force), ("--only", &opts.only)] {
+        if let Some(f) = ids.iter().find(|f| p.stage(f).is_none()) {
+            return Err(Error::input(format!("{flag} {f}: no such stage")));
         }
     }
     std::fs::create_dir_all(&p.workdir).map_err(|e| Error::io(&p.workdir, e))?;

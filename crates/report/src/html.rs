@@ -284,20 +284,15 @@ pub fn render_html(
                     .unwrap_or_default()
             ),
             match words {
-                Some((w, false)) => cell("words", Some(format!("{w:.0}")), num(w as u64)),
-                Some((w, true)) => cell(
-                    "words",
-                    Some(format!("{w:.0}")),
-                    format!("≈{}", svg::short_num(w))
-                ),
+                Some((w, sampled)) =>
+                    cell("words", Some(format!("{w:.0}")), svg::count(w, !sampled)),
                 None => cell("words", None, String::new()),
             },
             match tokens {
-                Some((t, true)) => cell("tokens", Some(format!("{t:.0}")), num(t as u64)),
-                Some((t, false)) => cell(
-                    "tokens_estimate",
+                Some((t, exact)) => cell(
+                    if exact { "tokens" } else { "tokens_estimate" },
                     Some(format!("{t:.0}")),
-                    format!("≈{}", svg::short_num(t))
+                    svg::count(t, exact)
                 ),
                 None => cell("tokens", None, String::new()),
             },

@@ -16,7 +16,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use primer_core::{Dataset, Error, Result};
 
 /// Columns shown as a mix (value → count) rather than a histogram.
@@ -185,14 +185,17 @@ pub fn scan(dir: &Path, measures: &[String], opts: &ScanOptions) -> Result<Datas
     }
 
     // Row groups of every part, then an even choice among them when there are too many rows.
-    let mut groups: Vec<(PathBuf, usize, u64)> = Vec::new();
+    // Each part's footer is read once and kept for the reading pass.
+    let mut parts: Vec<(PathBuf, ArrowReaderMetadata)> = Vec::new();
+    let mut groups: Vec<(usize, usize, u64)> = Vec::new();
     for path in ds.part_paths() {
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let b =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(&path, e))?;
-        for (i, rg) in b.metadata().row_groups().iter().enumerate() {
-            groups.push((path.clone(), i, rg.num_rows().max(0) as u64));
+        let meta = ArrowReaderMetadata::load(&file, Default::default())
+            .map_err(|e| Error::parquet(&path, e))?;
+        for (i, rg) in meta.metadata().row_groups().iter().enumerate() {
+            groups.push((parts.len(), i, rg.num_rows().max(0) as u64));
         }
+        parts.push((path, meta));
     }
     let total: u64 = groups.iter().map(|g| g.2).sum();
     let chosen: Vec<usize> = if total <= opts.sample_rows || groups.len() <= 1 {
@@ -205,25 +208,25 @@ pub fn scan(dir: &Path, measures: &[String], opts: &ScanOptions) -> Result<Datas
     };
 
     let mut acc = Accumulator::new(&measures, &cats, &cluster_sizes);
-    let mut by_part: Vec<(PathBuf, Vec<usize>)> = Vec::new();
+    let mut by_part: Vec<(usize, Vec<usize>)> = Vec::new();
     for &g in &chosen {
-        let (path, rg, _) = &groups[g];
+        let (part, rg, _) = groups[g];
         match by_part.last_mut() {
-            Some((p, v)) if p == path => v.push(*rg),
-            _ => by_part.push((path.clone(), vec![*rg])),
+            Some((p, v)) if *p == part => v.push(rg),
+            _ => by_part.push((part, vec![rg])),
         }
     }
-    for (path, rgs) in by_part {
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let b =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(&path, e))?;
+    for (part, rgs) in by_part {
+        let (path, meta) = &parts[part];
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let b = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());
         let mask = ProjectionMask::columns(b.parquet_schema(), wanted.iter().map(|s| s.as_str()));
         let reader = b
             .with_projection(mask)
             .with_row_groups(rgs)
             .with_batch_size(8192)
             .build()
-            .map_err(|e| Error::parquet(&path, e))?;
+            .map_err(|e| Error::parquet(path, e))?;
         for batch in reader {
             let batch = batch.map_err(|e| Error::arrow(path.display().to_string(), e))?;
             acc.add(&batch, text_col.as_deref(), &shown, opts);

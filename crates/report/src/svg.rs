@@ -158,11 +158,7 @@ pub fn funnel(rows: &[FunnelRow]) -> String {
         if let Some((t, exact)) = tokens {
             let tl = (t / max_tok * col_w).max(if *t > 0.0 { 1.5 } else { 0.0 });
             let x0 = label_w + col_w + 100.0;
-            let label = if *exact {
-                num(*t as u64)
-            } else {
-                format!("≈{}", short_num(*t))
-            };
+            let label = count(*t, *exact);
             let _ = write!(
                 s,
                 "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{tl:.1}\" height=\"{:.1}\" fill=\"#f58518\"><title>{}: {label} tokens</title></rect>\
@@ -327,6 +323,16 @@ pub fn graph(nodes: &[Node]) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// A count as shown on the page: exact with thousands separators, or an estimate in three
+/// significant figures after `≈`.
+pub fn count(v: f64, exact: bool) -> String {
+    if exact {
+        num(v as u64)
+    } else {
+        format!("≈{}", short_num(v))
+    }
 }
 
 /// A number in three significant figures with k/M/B (for axes and estimates).
