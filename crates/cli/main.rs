@@ -279,7 +279,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 cpus: cpus_per_task,
                 primer,
                 file: std::path::absolute(&p.path).unwrap_or_else(|_| p.path.clone()),
-                workdir: workdir.map(|w| std::path::absolute(&w).unwrap_or(w)),
+                workdir: workdir.map(|w| {
+                    if primer_store::is_remote(&w.to_string_lossy()) {
+                        w
+                    } else {
+                        std::path::absolute(&w).unwrap_or(w)
+                    }
+                }),
                 log_dir: dir.join("logs"),
             };
             let jobs = slurm::jobs(&p, &opts);
@@ -474,6 +480,12 @@ fn write_report(
     let path = out.map_or_else(|| primer_report::default_path(p), Path::to_path_buf);
     primer_report::write_report(p, &facts, run, opts, &path)
         .with_context(|| format!("writing the report {}", path.display()))?;
+    // A report in the staging copy of a stored work directory goes to the store too.
+    if let Some(loc) = primer_store::remote_of(&path) {
+        primer_store::upload_staged(&path)
+            .with_context(|| format!("storing the report at {loc}"))?;
+        return Ok(PathBuf::from(loc.url()));
+    }
     Ok(path)
 }
 
@@ -482,7 +494,16 @@ fn load(file: &Path, workdir: Option<&Path>) -> Option<Pipeline> {
     match Pipeline::load(file) {
         Ok(mut p) => {
             if let Some(w) = workdir {
-                p.workdir = std::path::absolute(w).unwrap_or_else(|_| w.to_path_buf());
+                let text = w.to_string_lossy();
+                if primer_store::is_remote(&text) {
+                    if let Err(e) = primer_store::Location::parse(&text) {
+                        eprintln!("error: --workdir: {e}");
+                        return None;
+                    }
+                    p.workdir = primer_core::resolve_path(Path::new(""), &text);
+                } else {
+                    p.workdir = std::path::absolute(w).unwrap_or_else(|_| w.to_path_buf());
+                }
             }
             Some(p)
         }
@@ -523,7 +544,11 @@ fn print_outputs(p: &Pipeline, summary: &primer_pipeline::RunSummary) {
                         "{id}: exported {} rows to {to}",
                         manifest.counters.get("rows_exported")
                     ),
-                    None => format!("{id}: {} rows in {}", manifest.rows, dir.display()),
+                    None => format!(
+                        "{id}: {} rows in {}",
+                        manifest.rows,
+                        primer_core::location_name(&dir)
+                    ),
                 }
             }
             StageOutcome::ShardDone { tasks_missing, .. } => {

@@ -7,6 +7,7 @@ mod generate;
 mod quality;
 mod report;
 mod resume;
+mod s3;
 mod slurm;
 mod sql;
 mod tokenize;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::util::{demo_copy, files_under, run_ok};
+use super::util::{demo_copy, run_ok, stage_outputs};
 
 #[test]
 fn dry_run_prints_an_array_and_a_finishing_job_per_stage_chained_by_inputs() {
@@ -57,7 +57,9 @@ fn dry_run_prints_an_array_and_a_finishing_job_per_stage_chained_by_inputs() {
 
 /// A stand-in for `sbatch` on one machine: it runs the job at once and prints an id. The
 /// elements of an array run as separate processes at the same time; it fails when one does.
-const FAKE_SBATCH: &str = r#"#!/bin/bash
+/// With `FAKE_SLURM_NODES` set, every job and array element stages object storage in a
+/// directory of its own, as on a node of its own.
+pub(super) const FAKE_SBATCH: &str = r#"#!/bin/bash
 set -u
 script="${@: -1}"
 id=$(( $(cat "$FAKE_SLURM_DIR/counter" 2>/dev/null || echo 0) + 1 ))
@@ -67,7 +69,9 @@ range=$(grep -m1 '^#SBATCH --array=' "$script" | sed 's/.*=//')
 if [ -n "$range" ]; then
     pids=()
     for i in $(seq "${range%-*}" "${range#*-}"); do
-        SLURM_ARRAY_TASK_ID=$i SLURM_CPUS_PER_TASK=1 bash "$script" > "$FAKE_SLURM_DIR/$id-$i.log" 2>&1 &
+        SLURM_ARRAY_TASK_ID=$i SLURM_CPUS_PER_TASK=1 \
+            env ${FAKE_SLURM_NODES:+PRIMER_STAGING_DIR=$FAKE_SLURM_DIR/node-$id-$i} \
+            bash "$script" > "$FAKE_SLURM_DIR/$id-$i.log" 2>&1 &
         pids+=($!)
     done
     for p in "${pids[@]}"; do
@@ -76,7 +80,8 @@ if [ -n "$range" ]; then
     # How many ran at once: each element's log is there.
     echo "$script ${#pids[@]}" >> "$FAKE_SLURM_DIR/arrays"
 else
-    SLURM_CPUS_PER_TASK=1 bash "$script" > "$FAKE_SLURM_DIR/$id.log" 2>&1 \
+    SLURM_CPUS_PER_TASK=1 env ${FAKE_SLURM_NODES:+PRIMER_STAGING_DIR=$FAKE_SLURM_DIR/node-$id} \
+        bash "$script" > "$FAKE_SLURM_DIR/$id.log" 2>&1 \
         || { echo "$script failed" >&2; exit 1; }
 fi
 echo "$id"
@@ -84,7 +89,7 @@ echo "$id"
 
 /// `primer slurm pipelines/demo.toml --tasks N --dir jobs` in `dir` with `env`; its output,
 /// after checking it succeeded.
-fn slurm_submit(dir: &Path, n: usize, env: &[(&str, &std::ffi::OsStr)]) -> String {
+pub(super) fn slurm_submit(dir: &Path, n: usize, env: &[(&str, &std::ffi::OsStr)]) -> String {
     let out = super::util::primer()
         .args([
             "slurm",
@@ -105,32 +110,6 @@ fn slurm_submit(dir: &Path, n: usize, env: &[(&str, &std::ffi::OsStr)]) -> Strin
     );
     assert!(out.status.success(), "N={n}: {log}");
     log
-}
-
-fn stage_outputs(work: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut all = std::collections::BTreeMap::new();
-    for d in ["demo", "demo-export", "demo-shards"] {
-        for (k, v) in files_under(&work.join(d)) {
-            if k == "report.html" {
-                continue;
-            }
-            // The shards' manifest names the tokenizer by its path, which is in the copy, and
-            // its source by fingerprint, which holds the copy's file times.
-            let v = if k == "manifest.json" {
-                let mut m: serde_json::Value = serde_json::from_slice(&v).unwrap();
-                m["tokenizer"]["path"] = serde_json::Value::Null;
-                for s in m["sources"].as_array_mut().unwrap() {
-                    s["fingerprint"] = serde_json::Value::Null;
-                    s["content_id"] = serde_json::Value::Null;
-                }
-                serde_json::to_vec_pretty(&m).unwrap()
-            } else {
-                v
-            };
-            all.insert(format!("{d}/{k}"), v);
-        }
-    }
-    all
 }
 
 #[test]

@@ -177,3 +177,31 @@ pub fn kill_after_answers(
     child.wait().unwrap();
     answered(server)
 }
+
+/// The demo's outputs under a work directory's parent — its datasets (`demo/`), export
+/// and token shards — by path, without bookkeeping files and the report.
+pub fn stage_outputs(work: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut all = std::collections::BTreeMap::new();
+    for d in ["demo", "demo-export", "demo-shards"] {
+        for (k, v) in files_under(&work.join(d)) {
+            if k == "report.html" {
+                continue;
+            }
+            // The shards' manifest names the tokenizer by its path, which is in the copy, and
+            // its source by fingerprint, which holds the copy's file times.
+            let v = if k == "manifest.json" {
+                let mut m: serde_json::Value = serde_json::from_slice(&v).unwrap();
+                m["tokenizer"]["path"] = serde_json::Value::Null;
+                for s in m["sources"].as_array_mut().unwrap() {
+                    s["fingerprint"] = serde_json::Value::Null;
+                    s["content_id"] = serde_json::Value::Null;
+                }
+                serde_json::to_vec_pretty(&m).unwrap()
+            } else {
+                v
+            };
+            all.insert(format!("{d}/{k}"), v);
+        }
+    }
+    all
+}

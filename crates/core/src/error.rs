@@ -55,6 +55,16 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl From<primer_store::Error> for Error {
+    fn from(e: primer_store::Error) -> Self {
+        match e {
+            primer_store::Error::Io { path, source } => Error::Io { path, source },
+            primer_store::Error::Input(m) => Error::Input(m),
+            e @ primer_store::Error::Store { .. } => Error::External(e.to_string()),
+        }
+    }
+}
+
 impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {

@@ -29,8 +29,10 @@ pub use schema::{
     DOCUMENTS_COLUMNS, FieldJson, SchemaJson, documents_fields, documents_schema, schema_from_json,
     schema_to_json,
 };
-pub use stage::{BuildContext, InputSchema, Stage, TaskContext, file_stamp};
-pub use stage_dir::{CACHE_DIR, StageDir, StatusFn, TaskOutput, TaskRecord, WriteOptions};
+pub use stage::{BuildContext, InputSchema, Stage, TaskContext, file_stamp, location_name};
+pub use stage_dir::{
+    CACHE_DIR, StageDir, StatusFn, TaskOutput, TaskRecord, WriteOptions, task_file_name,
+};
 
 /// The version of primer, recorded in every manifest and folded into every fingerprint.
 pub const PROGRAM_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -73,9 +75,15 @@ pub fn tmp_path(path: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// `path` joined to `base` (unless absolute), with `.` and `..` removed lexically so
-/// messages show plain paths.
+/// messages show plain paths. An object-storage location (`s3://bucket/key`) becomes the
+/// path of its local staging copy ([`primer_store::staging_path`]).
 pub fn resolve_path(base: &std::path::Path, path: &str) -> std::path::PathBuf {
     use std::path::Component;
+    if primer_store::is_remote(path)
+        && let Ok(loc) = primer_store::Location::parse(path)
+    {
+        return primer_store::staging_path(&loc);
+    }
     let joined = base.join(path);
     let mut out = std::path::PathBuf::new();
     for c in joined.components() {

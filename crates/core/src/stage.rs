@@ -35,6 +35,20 @@ impl BuildContext<'_> {
     ) -> Result<Vec<std::path::PathBuf>> {
         let mut files: Vec<std::path::PathBuf> = Vec::new();
         for pattern in patterns {
+            if primer_store::is_remote(pattern) {
+                let found = primer_store::fetch_glob(pattern)?;
+                if found.is_empty() {
+                    return Err(Error::input(format!(
+                        "{setting}: `{pattern}` matches no object"
+                    )));
+                }
+                for p in found {
+                    if !files.contains(&p) {
+                        files.push(p);
+                    }
+                }
+                continue;
+            }
             let full = self.resolve(pattern);
             let full_str = full.to_string_lossy();
             let matches = glob::glob(&full_str).map_err(|e| {
@@ -60,6 +74,16 @@ impl BuildContext<'_> {
             }
         }
         Ok(files)
+    }
+}
+
+/// How a file or directory is named in fingerprints and manifests: its path, or for the
+/// staging copy of a stored object the object's URL, so every machine that stages it
+/// computes the same fingerprint and says the same.
+pub fn location_name(path: &std::path::Path) -> String {
+    match primer_store::remote_of(path) {
+        Some(loc) => loc.url(),
+        None => path.display().to_string(),
     }
 }
 
@@ -161,6 +185,14 @@ pub trait Stage: Send + Sync {
     /// written (an LLM stage's latency percentiles, say). Default none.
     fn counter_notes(&self, _counters: &Counters) -> serde_json::Map<String, serde_json::Value> {
         serde_json::Map::new()
+    }
+
+    /// A directory the stage writes files to besides its dataset (an export, token
+    /// shards). When it is the staging copy of an `s3://` location, the executor brings
+    /// the stored files down before the stage runs and stores what the stage writes after
+    /// each task. Default none.
+    fn output_dir(&self) -> Option<&std::path::Path> {
+        None
     }
 
     /// Lines for the terminal after the stage's line when it completes (an LLM stage's

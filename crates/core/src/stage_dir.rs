@@ -177,9 +177,7 @@ impl StageDir {
     }
 
     fn task_file(&self, task: usize) -> PathBuf {
-        self.dir
-            .join(TASKS_DIR)
-            .join(format!("task-{task:05}.json"))
+        self.dir.join(task_file_name(task))
     }
 
     /// The finished tasks of this fingerprint whose parts are all present and whole.
@@ -386,6 +384,11 @@ impl StageDir {
         }
         Ok(Some(manifest))
     }
+}
+
+/// Where task `task`'s record is, relative to the dataset directory.
+pub fn task_file_name(task: usize) -> String {
+    format!("{TASKS_DIR}/task-{task:05}.json")
 }
 
 /// Take the directory's lock (released when the returned file is dropped).

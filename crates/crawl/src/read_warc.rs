@@ -100,7 +100,12 @@ impl Stage for ReadWarc {
         let mut s = String::new();
         for p in &self.files {
             let (len, mtime) = file_stamp(p)?;
-            s.push_str(&format!("{}|{}|{}\n", p.display(), len, mtime));
+            s.push_str(&format!(
+                "{}|{}|{}\n",
+                primer_core::location_name(p),
+                len,
+                mtime
+            ));
         }
         Ok(s)
     }

@@ -550,7 +550,11 @@ impl Stage for Decontaminate {
         let mut s = String::new();
         for p in &self.files {
             let (len, mtime) = primer_core::file_stamp(p)?;
-            s.push_str(&format!("{}|{}|{mtime}\n", p.display(), len));
+            s.push_str(&format!(
+                "{}|{}|{mtime}\n",
+                primer_core::location_name(p),
+                len
+            ));
         }
         Ok(s)
     }

@@ -163,7 +163,12 @@ impl Stage for LanguageStage {
 
     fn external_fingerprint(&self) -> Result<String> {
         let (len, mtime) = primer_core::file_stamp(&self.path)?;
-        Ok(format!("{}|{}|{}", self.path.display(), len, mtime))
+        Ok(format!(
+            "{}|{}|{}",
+            primer_core::location_name(&self.path),
+            len,
+            mtime
+        ))
     }
 
     fn num_tasks(&self, inputs: &[Dataset]) -> Result<usize> {

@@ -202,7 +202,13 @@ impl Stage for Read {
         let mut s = String::new();
         for (p, f) in &self.files {
             let (len, mtime) = primer_core::file_stamp(p)?;
-            s.push_str(&format!("{}|{:?}|{}|{}\n", p.display(), f, len, mtime));
+            s.push_str(&format!(
+                "{}|{:?}|{}|{}\n",
+                primer_core::location_name(p),
+                f,
+                len,
+                mtime
+            ));
         }
         Ok(s)
     }

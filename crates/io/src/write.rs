@@ -154,6 +154,10 @@ impl Write {
 }
 
 impl Stage for Write {
+    fn output_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
     fn kind(&self) -> &'static str {
         "write"
     }
@@ -274,7 +278,10 @@ impl Stage for Write {
 
     fn notes(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
-        m.insert("exported_to".into(), self.dir.display().to_string().into());
+        m.insert(
+            "exported_to".into(),
+            primer_core::location_name(&self.dir).into(),
+        );
         m.insert("export_format".into(), self.extension().into());
         m
     }

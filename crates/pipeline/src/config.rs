@@ -364,13 +364,16 @@ impl Pipeline {
         let Some(section) = section else {
             return Err(diags);
         };
-        let workdir = primer_core::resolve_path(
-            base_dir,
-            &section
-                .workdir
-                .clone()
-                .unwrap_or_else(|| format!("work/{}", section.name)),
-        );
+        let workdir_setting = section
+            .workdir
+            .clone()
+            .unwrap_or_else(|| format!("work/{}", section.name));
+        if primer_store::is_remote(&workdir_setting)
+            && let Err(e) = primer_store::Location::parse(&workdir_setting)
+        {
+            diags.push(Diagnostic::at(text, None, format!("workdir: {e}")));
+        }
+        let workdir = primer_core::resolve_path(base_dir, &workdir_setting);
         let pipeline = Pipeline {
             name: section.name,
             path: path.to_path_buf(),

@@ -13,6 +13,7 @@ use primer_core::{
 use rayon::prelude::*;
 
 use crate::config::{Pipeline, StageDef};
+use crate::remote::{OutputSync, Remote};
 
 /// `--shard i/N`: this process runs the tasks `t` with `t % N == i` (0-based `i`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +203,7 @@ fn stage_err(id: &str, e: Error) -> Error {
 
 /// Say what `run` would do with each stage, and why, without doing it.
 pub fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Vec<PlanEntry>> {
+    crate::remote::pull_work_dir(p)?;
     let mut entries: Vec<PlanEntry> = Vec::new();
     let mut will_build: HashMap<&str, bool> = HashMap::new();
     for def in &p.stages {
@@ -274,7 +276,7 @@ pub fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Vec<PlanEntry>> {
 fn resumable_tasks(dir: &std::path::Path, fingerprint: &str, num_tasks: usize) -> usize {
     (0..num_tasks)
         .filter(|t| {
-            std::fs::read_to_string(dir.join("_tasks").join(format!("task-{t:05}.json")))
+            std::fs::read_to_string(dir.join(primer_core::task_file_name(*t)))
                 .ok()
                 .and_then(|s| serde_json::from_str::<primer_core::TaskRecord>(&s).ok())
                 .is_some_and(|r| r.fingerprint == fingerprint)
@@ -301,13 +303,23 @@ fn open_inputs(
     p: &Pipeline,
     def: &StageDef,
     opts: &RunOptions,
+    remote: Option<&Remote>,
 ) -> Result<std::result::Result<Vec<Dataset>, String>> {
     let deadline = opts.wait.map(|w| Instant::now() + w);
     let mut out = Vec::new();
     for i in &def.inputs {
         let dir = p.dataset_dir(i);
         loop {
-            match Dataset::open(&dir) {
+            // With the work directory in a store, the store says whether a dataset is
+            // complete; its parts come down to the local copy.
+            let opened = match remote {
+                Some(r) if !r.pull_dataset(i)? => Err(Error::Manifest {
+                    path: dir.join(primer_core::MANIFEST_FILE),
+                    message: format!("no complete dataset in {}/{i}", r.url()),
+                }),
+                _ => Dataset::open(&dir),
+            };
+            match opened {
                 Ok(d) => {
                     out.push(d);
                     break;
@@ -333,6 +345,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, log: &(dyn Fn(&str) + Sync)) -> Resu
         }
     }
     std::fs::create_dir_all(&p.workdir).map_err(|e| Error::io(&p.workdir, e))?;
+    let remote = Remote::of(p)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .thread_name(|i| format!("primer-{i}"))
@@ -356,7 +369,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, log: &(dyn Fn(&str) + Sync)) -> Resu
                 .push((def.id.clone(), StageOutcome::Waiting { input: i.clone() }));
             continue;
         }
-        let inputs = match open_inputs(p, def, opts)? {
+        let inputs = match open_inputs(p, def, opts, remote.as_ref())? {
             Ok(d) => d,
             Err(i) => {
                 log(&format!(
@@ -369,8 +382,12 @@ pub fn run(p: &Pipeline, opts: &RunOptions, log: &(dyn Fn(&str) + Sync)) -> Resu
                 continue;
             }
         };
-        let outcome = run_stage(p, def, &inputs, opts, &pool, &head, log)
-            .map_err(|e| stage_err(&def.id, e))?;
+        let outcome = run_stage(p, def, &inputs, opts, remote.as_ref(), &pool, &head, log);
+        // The LLM stages' answers are worth keeping even when the stage failed.
+        if let Some(r) = &remote {
+            r.push_cache(&def.id).map_err(|e| stage_err(&def.id, e))?;
+        }
+        let outcome = outcome.map_err(|e| stage_err(&def.id, e))?;
         if matches!(outcome, StageOutcome::ShardDone { .. }) {
             incomplete.push(def.id.clone());
         }
@@ -379,11 +396,13 @@ pub fn run(p: &Pipeline, opts: &RunOptions, log: &(dyn Fn(&str) + Sync)) -> Resu
     Ok(summary)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_stage(
     p: &Pipeline,
     def: &StageDef,
     inputs: &[Dataset],
     opts: &RunOptions,
+    remote: Option<&Remote>,
     pool: &rayon::ThreadPool,
     head: &str,
     log: &(dyn Fn(&str) + Sync),
@@ -404,9 +423,18 @@ fn run_stage(
     let prov = provenance(def, stage.as_ref(), inputs)?;
     let fingerprint = prov.fingerprint();
     let forced = opts.force.contains(&def.id);
-    let why = match Manifest::read(&dir) {
-        Ok(old) if !forced => match stale_reason(&old, &prov) {
+    // With the work directory in a store, the store's manifest says what is complete.
+    let old = match remote {
+        Some(r) => r.manifest(&def.id)?,
+        None => Manifest::read(&dir).ok(),
+    };
+    let why = match &old {
+        Some(old) if !forced => match stale_reason(old, &prov) {
             None => {
+                if let Some(r) = remote {
+                    r.pull_dataset(&def.id)?;
+                }
+                let old = old.clone();
                 log(&format!(
                     "{head}: skipped, up to date ({})",
                     rows_line(&old)
@@ -417,13 +445,20 @@ fn run_stage(
             }
             Some(r) => r,
         },
-        Ok(_) => "forced with --force".to_string(),
-        Err(_) => "no dataset yet".to_string(),
+        Some(_) => "forced with --force".to_string(),
+        None => "no dataset yet".to_string(),
     };
     let sides = stage.side_outputs(&schema);
     let mut sd =
         StageDir::open_shared(&dir, &fingerprint, schema, WriteOptions::default(), forced)?;
     sd.set_side_outputs(sides);
+    // The stored files of a directory the stage writes besides its dataset come down
+    // before the stage looks at it (the write stage removes stale exports when it
+    // counts its tasks).
+    let output = match stage.output_dir() {
+        Some(d) => OutputSync::open(d)?,
+        None => None,
+    };
     let phases = stage.phases(inputs)?;
     let num_tasks: usize = phases.iter().sum();
     if num_tasks != stage.num_tasks(inputs)? {
@@ -432,6 +467,23 @@ fn run_stage(
             stage.kind()
         )));
     }
+    if let Some(r) = remote {
+        if old.is_some() {
+            r.delete_manifest(&def.id)?;
+        }
+        r.sync_tasks(&def.id, &fingerprint, num_tasks, !forced)?;
+        r.pull_cache(&def.id)?;
+    }
+    // What earlier phases hand on; other machines' shards store theirs.
+    let scratch_sync = remote.map(|r| r.scratch(&def.id, &fingerprint));
+    // Bring what other processes stored since: finished tasks and scratch files.
+    let refresh = || -> Result<()> {
+        if let (Some(r), Some(s)) = (remote, &scratch_sync) {
+            r.sync_tasks(&def.id, &fingerprint, num_tasks, true)?;
+            s.pull()?;
+        }
+        Ok(())
+    };
     let done = sd.completed(num_tasks);
     let owned: Vec<usize> = (0..num_tasks)
         .filter(|t| opts.shard.is_none_or(|s| s.owns(*t)) && !done.contains_key(t))
@@ -484,6 +536,9 @@ fn run_stage(
     for (phase, &n) in phases.iter().enumerate() {
         let range = start..start + n;
         start += n;
+        if phase > 0 {
+            refresh()?;
+        }
         // What the tasks of earlier phases wrote (all of them are done by now).
         let earlier_parts = sd.completed_parts(range.start).unwrap_or_default();
         let todo: Vec<usize> = owned
@@ -520,6 +575,16 @@ fn run_stage(
                         return Err(e);
                     }
                     let rec = sd.complete(out)?;
+                    // Scratch files and parts before the record that says the task is done.
+                    if let Some(s) = &scratch_sync {
+                        s.push_changed()?;
+                    }
+                    if let Some(r) = remote {
+                        r.push_task(&def.id, &rec)?;
+                    }
+                    if let Some(o) = &output {
+                        o.push_changed()?;
+                    }
                     for w in &rec.warnings {
                         let k = printed.fetch_add(1, Ordering::Relaxed);
                         if k < PRINT_WARNINGS {
@@ -547,11 +612,12 @@ fn run_stage(
         if phase + 1 == phases.len() {
             break;
         }
-        let phase_done = || {
+        let phase_done = || -> Result<bool> {
+            refresh()?;
             let done = sd.completed(range.end);
-            range.clone().all(|t| done.contains_key(&t))
+            Ok(range.clone().all(|t| done.contains_key(&t)))
         };
-        while !phase_done() {
+        while !phase_done()? {
             if deadline.is_none_or(|d| Instant::now() >= d) {
                 bar.finish_and_clear();
                 let missing = num_tasks - sd.completed(num_tasks).len();
@@ -569,6 +635,7 @@ fn run_stage(
         }
     }
     bar.finish_and_clear();
+    refresh()?;
     let notes = stage.notes();
     let info = StageInfo {
         id: def.id.clone(),
@@ -584,6 +651,12 @@ fn run_stage(
         &|c| stage.counter_notes(c),
     )? {
         Some(m) => {
+            if let Some(r) = remote {
+                r.push_complete(&def.id, &m)?;
+            }
+            if let Some(o) = &output {
+                o.finish()?;
+            }
             let warnings = m.counters.get("warnings");
             if warnings > PRINT_WARNINGS {
                 log(&format!(

@@ -168,6 +168,10 @@ fn open_projected(
 }
 
 impl Stage for Tokenize {
+    fn output_dir(&self) -> Option<&Path> {
+        Some(&self.output)
+    }
+
     fn kind(&self) -> &'static str {
         "tokenize"
     }
@@ -539,7 +543,10 @@ impl Tokenize {
         write_atomic(&manifest_path, text.as_bytes())?;
 
         let mut notes = serde_json::Map::new();
-        notes.insert("shards_to".into(), self.output.display().to_string().into());
+        notes.insert(
+            "shards_to".into(),
+            primer_core::location_name(&self.output).into(),
+        );
         notes.insert("shards".into(), plan.shards.len().into());
         for (split, t) in &manifest.splits {
             notes.insert(format!("tokens.{split}"), t.tokens.into());
