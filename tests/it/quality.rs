@@ -11,7 +11,7 @@ use primer_fake_openai::{AnswerRequest, Config, Server};
 use super::util::{kill_after_answers, manifest, primer, repo, run_ok};
 
 /// A copy of a recipe pipeline with the demo data and prompts it reads.
-fn recipe_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+pub(super) fn recipe_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("pipelines");
     std::fs::create_dir_all(p.join("demo-data")).unwrap();
@@ -31,7 +31,7 @@ fn recipe_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
 /// A rater that answers in the form each prompt asks for, from the document: pages that
 /// speak of a tutorial and code with docstrings score 4, the rest 1 — a rule the
 /// classifier can learn from words.
-fn rater(r: &AnswerRequest) -> String {
+pub(super) fn rater(r: &AnswerRequest) -> String {
     let p = r.prompt.to_lowercase();
     let text = ["the extract:", "the code:", "text:"]
         .iter()

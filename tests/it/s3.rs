@@ -347,6 +347,31 @@ fn slurm_jobs_sharing_only_the_store_equal_one_process() {
         .count();
     assert_eq!(nodes, 57);
     assert_same(&stored_outputs(&store), &want, "the store after Slurm jobs");
+    // The elements of `redact`'s array (stage 7: job 15, ids count from 1, an array and a
+    // finishing job per stage) read `quality`'s parts, one task per part: each part came
+    // down to the one element whose task reads it, not to all three.
+    let quality: serde_json::Value =
+        serde_json::from_slice(&store.get("demo/quality/_manifest.json").unwrap().unwrap())
+            .unwrap();
+    let parts = quality["parts"].as_array().unwrap().len();
+    let fetched: Vec<usize> = (0..3)
+        .map(|i| {
+            let d = fake_dir.join(format!("node-15-{i}/s3/{bucket}/demo/quality"));
+            std::fs::read_dir(&d).map_or(0, |d| {
+                d.filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    let name = name.to_string_lossy();
+                    name.starts_with("part-") && name.ends_with(".parquet")
+                })
+                .count()
+            })
+        })
+        .collect();
+    assert_eq!(fetched.iter().sum::<usize>(), parts, "{fetched:?}");
+    assert!(
+        fetched.iter().all(|&n| n <= parts.div_ceil(3)),
+        "{fetched:?}"
+    );
     assert!(store.get("demo/report.html").unwrap().is_some());
 }
 
@@ -411,4 +436,78 @@ fn a_missing_bucket_or_object_and_a_bad_location_are_named() {
         err.contains("write an s3:// location as s3://bucket/prefix"),
         "{err}"
     );
+}
+
+/// The quality loop with its work directory in the store: a second machine rebuilds the
+/// annotations from the LLM cache stored beside them (no request is paid twice) and
+/// scores with the classifier model stored in the classifier's dataset.
+#[test]
+fn another_machine_reuses_the_stored_llm_cache_and_classifier_model() {
+    let Some(endpoint) = endpoint_or_skip() else {
+        return;
+    };
+    let (bucket, store) = new_bucket(&endpoint, "quality");
+    let server = primer_fake_openai::Server::start(primer_fake_openai::Config {
+        responder: std::sync::Arc::new(super::quality::rater),
+        ..Default::default()
+    });
+    let (_tmp, dir) = super::quality::recipe_copy("web-edu.toml");
+    let toml = dir.join("web-edu.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let from = "workdir = \"../work/web-edu\"";
+    assert!(text.contains(from));
+    std::fs::write(
+        &toml,
+        text.replace(from, &format!("workdir = \"s3://{bucket}/web-edu\"")),
+    )
+    .unwrap();
+    let url = server.base_url();
+    let run = |staging: &Path, args: &[&str]| {
+        let mut envs = env(&endpoint, staging);
+        envs.push(("PRIMER_LLM_BASE_URL", url.clone().into()));
+        envs.push(("PRIMER_LLM_MODEL", "fake-rater".into()));
+        run_with(&dir, &envs, args)
+    };
+    let a = tempfile::tempdir().unwrap();
+    run(a.path(), &["run", "web-edu.toml", "--no-report"]);
+    let paid = super::util::answered(&server);
+    assert!(paid > 10, "{paid} requests");
+    assert!(
+        !store.list("web-edu/rated/_cache").unwrap().is_empty(),
+        "the LLM cache was not stored"
+    );
+    assert!(store.get("web-edu/classifier/model.bin").unwrap().is_some());
+    let kept = |s: &primer_store::Bucket| -> serde_json::Value {
+        serde_json::from_slice(
+            &s.get("web-edu/educational/_manifest.json")
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let first = kept(&store);
+
+    let b = tempfile::tempdir().unwrap();
+    let log = run(
+        b.path(),
+        &[
+            "run",
+            "web-edu.toml",
+            "--no-report",
+            "--force",
+            "rated",
+            "--force",
+            "educational",
+        ],
+    );
+    assert!(log.contains("rated (annotate): done"), "{log}");
+    assert!(log.contains("educational (score): done"), "{log}");
+    assert_eq!(
+        super::util::answered(&server),
+        paid,
+        "the second machine paid for answers the store had:\n{log}"
+    );
+    let second = kept(&store);
+    assert_eq!(first["rows"], second["rows"]);
+    assert_eq!(first["parts"], second["parts"]);
 }

@@ -1,11 +1,12 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
-use crate::{Error, Manifest, Result, schema_from_json};
+use crate::{Error, Manifest, PartInfo, Result, schema_from_json};
 
 /// A completed dataset: its directory and manifest. Reading streams batches part by part.
 #[derive(Debug, Clone)]
@@ -13,6 +14,16 @@ pub struct Dataset {
     dir: PathBuf,
     manifest: Manifest,
     schema: SchemaRef,
+    /// Where parts come from when they are not on local disk yet (a dataset in object
+    /// storage, opened through its staging copy).
+    source: Option<Arc<dyn PartSource>>,
+}
+
+/// Brings a part of a dataset to its local path when it is first read: a task that reads
+/// one part of a stored dataset fetches that part alone.
+pub trait PartSource: Send + Sync + std::fmt::Debug {
+    /// Make `path` hold `part` (a no-op when it already does).
+    fn fetch(&self, path: &Path, part: &PartInfo) -> Result<()>;
 }
 
 impl Dataset {
@@ -35,7 +46,39 @@ impl Dataset {
             dir,
             manifest,
             schema,
+            source: None,
         })
+    }
+
+    /// A dataset at `dir` described by `manifest` whose parts `source` fetches when they
+    /// are first read (see [`PartSource`]).
+    pub fn open_fetching(
+        dir: impl AsRef<Path>,
+        manifest: Manifest,
+        source: Arc<dyn PartSource>,
+    ) -> Result<Dataset> {
+        let schema = schema_from_json(&manifest.schema)?;
+        Ok(Dataset {
+            dir: dir.as_ref().to_path_buf(),
+            manifest,
+            schema,
+            source: Some(source),
+        })
+    }
+
+    /// The local path of part `part`, fetched first when the dataset has a source.
+    pub fn local_part(&self, part: usize) -> Result<PathBuf> {
+        let path = self.part_path(part);
+        if let Some(s) = &self.source {
+            s.fetch(&path, &self.manifest.parts[part])?;
+        }
+        Ok(path)
+    }
+
+    /// Every part on local disk (fetched where needed), in order: for readers that take
+    /// the files themselves (DataFusion).
+    pub fn local_parts(&self) -> Result<Vec<PathBuf>> {
+        (0..self.num_parts()).map(|i| self.local_part(i)).collect()
     }
 
     pub fn dir(&self) -> &Path {
@@ -62,7 +105,7 @@ impl Dataset {
 
     /// Stream the record batches of one part, at most `batch_size` rows each.
     pub fn read_part(&self, part: usize, batch_size: usize) -> Result<PartReader> {
-        PartReader::open(&self.part_path(part), batch_size)
+        PartReader::open(&self.local_part(part)?, batch_size)
     }
 
     /// Stream the record batches of one part with only the named columns (those the part
@@ -73,7 +116,7 @@ impl Dataset {
         batch_size: usize,
         columns: &[&str],
     ) -> Result<PartReader> {
-        PartReader::open_columns(&self.part_path(part), batch_size, Some(columns))
+        PartReader::open_columns(&self.local_part(part)?, batch_size, Some(columns))
     }
 
     /// Stream every batch of every part, in part order.

@@ -22,7 +22,7 @@ pub mod testing;
 
 pub use alloc::tune_allocator;
 pub use counters::Counters;
-pub use dataset::{Dataset, PartReader};
+pub use dataset::{Dataset, PartReader, PartSource};
 pub use error::{Error, Result};
 pub use manifest::{MANIFEST_FILE, Manifest, PartInfo, Provenance, StageInfo};
 pub use schema::{

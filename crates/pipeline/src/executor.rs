@@ -313,11 +313,11 @@ fn open_inputs(
             // With the work directory in a store, the store says whether a dataset is
             // complete; its parts come down to the local copy.
             let opened = match remote {
-                Some(r) if !r.pull_dataset(i)? => Err(Error::Manifest {
+                Some(r) => r.open_input(i)?.ok_or_else(|| Error::Manifest {
                     path: dir.join(primer_core::MANIFEST_FILE),
                     message: format!("no complete dataset in {}/{i}", r.url()),
                 }),
-                _ => Dataset::open(&dir),
+                None => Dataset::open(&dir),
             };
             match opened {
                 Ok(d) => {
@@ -431,9 +431,6 @@ fn run_stage(
     let why = match &old {
         Some(old) if !forced => match stale_reason(old, &prov) {
             None => {
-                if let Some(r) = remote {
-                    r.pull_dataset(&def.id)?;
-                }
                 let old = old.clone();
                 log(&format!(
                     "{head}: skipped, up to date ({})",

@@ -4,20 +4,22 @@
 //! module keeps the store the place of record, with the same commit order a local dataset
 //! has:
 //!
-//! - a finished task's parts go up first, then its record (`_tasks/task-N.json`): a
-//!   record in the store names only parts that are there in full;
-//! - when the stage completes, its side datasets' manifests go up, objects under the
-//!   stage that the dataset does not name are removed (work of older settings), and
-//!   `_manifest.json` goes up last: the dataset is complete in the store exactly when
-//!   its manifest is there;
-//! - before a stage runs, its inputs' datasets and its own finished tasks come down to
-//!   the local copy (only what the copy lacks), so a run on another machine, or after the
-//!   local copy was lost, skips and resumes as one on the same disk would; tasks the copy
-//!   has and the store lacks (a run killed between recording a task and storing it) go up.
+//! - a finished task's parts, and the scratch files a phase hands to the next (stored
+//!   under `_scratch/<fingerprint>/`), go up first, then its record
+//!   (`_tasks/task-N.json`): a record in the store names only files that are there whole;
+//! - when the stage completes, its side datasets' manifests and any other file of the
+//!   dataset (a classifier's model) go up, objects under the stage that the dataset does
+//!   not name are removed (work of older settings, scratch files), and `_manifest.json`
+//!   goes up last: the dataset is complete in the store exactly when its manifest is
+//!   there;
+//! - before a stage runs, the store's manifest decides whether it is up to date; its own
+//!   finished tasks come down (tasks the copy has and the store lacks — a run killed
+//!   between recording a task and storing it — go up), and so do, at each later phase,
+//!   what other shards stored; an input's parts come down when a task first reads one, so
+//!   a shard fetches only the parts of its own tasks.
 //!
-//! A stage's `_cache/` (the LLM response cache) goes up whole after the stage ran and
-//! comes down when the local copy has none. `_running.json`, `_lock` and `_scratch/`
-//! stay local.
+//! A stage's `_cache/` (the LLM response cache) goes up after the stage ran and comes down
+//! when the local copy has none. `_running.json` and `_lock` stay local.
 //!
 //! Directories a stage writes beside its dataset (an export, token shards) are synced by
 //! [`OutputSync`]: down before the stage runs, up after every task (manifests last), and
@@ -29,7 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use primer_core::{
-    CACHE_DIR, Error, MANIFEST_FILE, Manifest, Result, TaskRecord, task_file_name, write_atomic,
+    CACHE_DIR, Dataset, Error, MANIFEST_FILE, Manifest, PartInfo, PartSource, Result, TaskRecord,
+    task_file_name, write_atomic,
 };
 use primer_store::{Bucket, Location, Object};
 
@@ -100,6 +103,44 @@ impl Remote {
         Ok(self.stored_manifest(id, MANIFEST_FILE)?.map(|(m, _)| m))
     }
 
+    /// Stage `id`'s complete dataset as an input: `None` when the store has none. Its
+    /// parts come down when a task first reads them (a shard fetches the parts of its
+    /// tasks, not all), other files of the dataset (a classifier's model) at once.
+    pub fn open_input(&self, id: &str) -> Result<Option<Dataset>> {
+        let Some((m, bytes)) = self.stored_manifest(id, MANIFEST_FILE)? else {
+            return Ok(None);
+        };
+        // Local parts are the stored ones when the local manifest is the stored one.
+        let trusted = std::fs::read(self.local(id, MANIFEST_FILE)).is_ok_and(|b| b == bytes);
+        self.pull_extras(id, &m)?;
+        let source = StoredParts {
+            bucket: self.bucket.clone(),
+            loc: self.loc.join(id),
+            trusted,
+            fetched: Mutex::new(HashMap::new()),
+        };
+        Dataset::open_fetching(self.local.join(id), m, Arc::new(source)).map(Some)
+    }
+
+    /// The files of stage `id`'s stored dataset besides its parts, side datasets and
+    /// bookkeeping (a classifier's `model.bin`, a crawl's `warc/`), brought down.
+    fn pull_extras(&self, id: &str, m: &Manifest) -> Result<()> {
+        let prefix = self.key(id, "") + "/";
+        for obj in self.bucket.list(&self.key(id, ""))? {
+            let Some(rel) = obj.key.strip_prefix(&prefix) else {
+                continue;
+            };
+            if !is_extra(rel, m) {
+                continue;
+            }
+            let path = self.local(id, rel);
+            if !primer_store::file_matches(&path, &obj) {
+                self.bucket.download(&obj.key, &path)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Bring stage `id`'s complete dataset — parts, side datasets, then the manifest —
     /// to the local copy; `false` when the store has none. Parts the copy already has
     /// under the same manifest, at the same size, are not fetched again.
@@ -125,6 +166,7 @@ impl Remote {
         for (dir, sm, sbytes) in &sides {
             self.pull_parts(id, dir, sm, sbytes)?;
         }
+        self.pull_extras(id, &m)?;
         self.pull_parts(id, "", &m, &bytes)
             .map(|()| true)
             .map_err(|e| stage_context(id, e))
@@ -288,10 +330,30 @@ impl Remote {
                 keep.insert(self.key(id, &rel));
             }
         }
+        // Files of the dataset besides its parts (a classifier's model): written by the
+        // stage's one task, so this process has them all.
+        let stored: HashMap<String, Object> = self
+            .bucket
+            .list(&self.key(id, ""))?
+            .into_iter()
+            .map(|o| (o.key.clone(), o))
+            .collect();
+        for rel in local_files(&self.local(id, ""))? {
+            if is_extra(&rel, m) {
+                let (path, key) = (self.local(id, &rel), self.key(id, &rel));
+                if !stored
+                    .get(&key)
+                    .is_some_and(|o| primer_store::file_matches(&path, o))
+                {
+                    self.bucket.upload(&path, &key)?;
+                }
+                keep.insert(key);
+            }
+        }
         let cache = self.key(id, CACHE_DIR) + "/";
-        for obj in self.bucket.list(&self.key(id, ""))? {
-            if !keep.contains(&obj.key) && !obj.key.starts_with(&cache) {
-                self.bucket.delete(&obj.key)?;
+        for key in stored.keys() {
+            if !keep.contains(key) && !key.starts_with(&cache) {
+                self.bucket.delete(key)?;
             }
         }
         self.bucket
@@ -364,6 +426,77 @@ fn part_bytes(rec: &TaskRecord, file: &str) -> u64 {
         .chain(rec.side_parts.values().flatten())
         .find(|p| p.file == file)
         .map_or(u64::MAX, |p| p.bytes)
+}
+
+/// Every file under `dir`, relative, skipping temporary files (their names start with `.`).
+fn local_files(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.map_err(|e| Error::io(&dir, e))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let r = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push((e.path(), r));
+            } else {
+                out.push(r);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Whether `rel` (relative to a dataset directory) is a file of the dataset besides its
+/// parts, side datasets and bookkeeping (`_manifest.json`, `_tasks/`, `_scratch/`,
+/// `_cache/`, `_running.json`, `_lock`, `report.html`).
+fn is_extra(rel: &str, m: &Manifest) -> bool {
+    !rel.starts_with('_') && !rel.starts_with("side/") && !m.parts.iter().any(|p| p.file == rel)
+}
+
+/// The parts of a stored dataset, fetched when first read.
+#[derive(Debug)]
+struct StoredParts {
+    bucket: Arc<Bucket>,
+    /// The dataset's directory in the store.
+    loc: Location,
+    /// The local copy's manifest is the stored one, so a local part of the right size is
+    /// the stored part.
+    trusted: bool,
+    /// Parts this process has made sure of, one lock each (tasks may read a part at once).
+    fetched: Mutex<HashMap<String, Arc<Mutex<bool>>>>,
+}
+
+impl PartSource for StoredParts {
+    fn fetch(&self, path: &Path, part: &PartInfo) -> Result<()> {
+        let cell = self
+            .fetched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(part.file.clone())
+            .or_default()
+            .clone();
+        let mut done = cell.lock().unwrap_or_else(|e| e.into_inner());
+        if !*done {
+            let whole = std::fs::metadata(path).is_ok_and(|m| m.len() == part.bytes);
+            if !(self.trusted && whole) {
+                self.bucket.download(&self.loc.join(&part.file).key, path)?;
+            }
+            *done = true;
+        }
+        Ok(())
+    }
 }
 
 /// A directory a stage writes besides its dataset, kept in step with the store location
@@ -445,35 +578,8 @@ impl OutputSync {
         p
     }
 
-    /// Every file under the local directory, relative, skipping temporary files (their
-    /// names start with `.`).
     fn local_files(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        let mut stack = vec![(self.local.clone(), String::new())];
-        while let Some((dir, rel)) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for e in entries {
-                let e = e.map_err(|e| Error::io(&dir, e))?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') {
-                    continue;
-                }
-                let r = if rel.is_empty() {
-                    name
-                } else {
-                    format!("{rel}/{name}")
-                };
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push((e.path(), r));
-                } else {
-                    out.push(r);
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+        local_files(&self.local)
     }
 
     /// Store the files written or changed since the last sync: a stored manifest the

@@ -190,7 +190,7 @@ impl Stage for Sql {
         )?;
         for (id, ds) in self.input_ids.iter().zip(ctx.inputs) {
             out.count("rows_in", ds.rows());
-            register_files(&session, id, &ds.part_paths(), Some(ds.schema()))?;
+            register_files(&session, id, &ds.local_parts()?, Some(ds.schema()))?;
         }
         let rt = runtime(ctx.threads)?;
         let query = self.config.query.clone();

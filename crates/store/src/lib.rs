@@ -164,6 +164,7 @@ pub struct Object {
 
 /// A bucket, reached with blocking calls (each runs on a small shared Tokio runtime, so
 /// they may be made from many threads at once).
+#[derive(Debug)]
 pub struct Bucket {
     name: String,
     s3: AmazonS3,
