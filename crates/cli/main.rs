@@ -474,6 +474,9 @@ fn write_report(
     out: Option<&Path>,
     opts: &primer_report::ScanOptions,
 ) -> anyhow::Result<PathBuf> {
+    // The report reads the datasets: with the work directory in a store, they come down.
+    primer_pipeline::pull_work_dir(p, true)
+        .with_context(|| format!("reading the datasets of {}", p.path.display()))?;
     let entries = primer_pipeline::plan(p, &RunOptions::default())
         .with_context(|| format!("reading the state of {}", p.path.display()))?;
     let facts = primer_report::collect(p, &entries);

@@ -234,6 +234,10 @@ fn the_demo_on_s3_equals_local_disk_and_a_killed_run_completes_elsewhere() {
         &["run", "pipelines/demo.toml", "-j", "1"],
     );
     assert_eq!(log.matches("skipped, up to date").count(), 14, "{log}");
+    // Finding the stages complete fetched no input file (the report then read the
+    // datasets, so their parts are here).
+    let staged = staging_c.path().join(format!("s3/{bucket}"));
+    assert!(!staged.join("inputs").exists());
     assert!(
         log.contains(&format!("report: s3://{bucket}/demo/report.html")),
         "{log}"
@@ -372,6 +376,17 @@ fn slurm_jobs_sharing_only_the_store_equal_one_process() {
         fetched.iter().all(|&n| n <= parts.div_ceil(3)),
         "{fetched:?}"
     );
+    // Input files likewise: `docs` (job 1) reads one file, in its one task.
+    let inputs: Vec<bool> = (0..3)
+        .map(|i| {
+            fake_dir
+                .join(format!(
+                    "node-1-{i}/s3/{bucket}/inputs/python-docs.jsonl.zst"
+                ))
+                .exists()
+        })
+        .collect();
+    assert_eq!(inputs, [true, false, false]);
     assert!(store.get("demo/report.html").unwrap().is_some());
 }
 

@@ -29,7 +29,9 @@ pub use schema::{
     DOCUMENTS_COLUMNS, FieldJson, SchemaJson, documents_fields, documents_schema, schema_from_json,
     schema_to_json,
 };
-pub use stage::{BuildContext, InputSchema, Stage, TaskContext, file_stamp, location_name};
+pub use stage::{
+    BuildContext, InputSchema, Stage, TaskContext, fetch_input, file_stamp, location_name,
+};
 pub use stage_dir::{
     CACHE_DIR, StageDir, StatusFn, TaskOutput, TaskRecord, WriteOptions, task_file_name,
 };

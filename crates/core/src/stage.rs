@@ -36,7 +36,7 @@ impl BuildContext<'_> {
         let mut files: Vec<std::path::PathBuf> = Vec::new();
         for pattern in patterns {
             if primer_store::is_remote(pattern) {
-                let found = primer_store::fetch_glob(pattern)?;
+                let found = primer_store::list_glob(pattern)?;
                 if found.is_empty() {
                     return Err(Error::input(format!(
                         "{setting}: `{pattern}` matches no object"
@@ -77,6 +77,13 @@ impl BuildContext<'_> {
     }
 }
 
+/// Make an input file that [`BuildContext::expand_paths`] found in object storage local
+/// (a no-op for any other file): readers call it before they open the file, so each task
+/// fetches its own.
+pub fn fetch_input(path: &std::path::Path) -> Result<()> {
+    Ok(primer_store::fetch_listed(path)?)
+}
+
 /// How a file or directory is named in fingerprints and manifests: its path, or for the
 /// staging copy of a stored object the object's URL, so every machine that stages it
 /// computes the same fingerprint and says the same.
@@ -90,6 +97,13 @@ pub fn location_name(path: &std::path::Path) -> String {
 /// A file's length and modification time (nanoseconds since the epoch; 0 when the
 /// system does not say): what stages that read files fold into their fingerprints.
 pub fn file_stamp(path: &std::path::Path) -> Result<(u64, u128)> {
+    // A stored object listed by an input glob: its size and time, fetched or not.
+    if let Some((len, t)) = primer_store::stored_stamp(path) {
+        let mtime = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return Ok((len, mtime));
+    }
     let m = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let mtime = m
         .modified()

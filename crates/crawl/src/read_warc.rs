@@ -116,6 +116,7 @@ impl Stage for ReadWarc {
 
     fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
         let path = &self.files[task];
+        primer_core::fetch_input(path)?;
         let display = path.display().to_string();
         out.count("files", 1);
         let file = match std::fs::File::open(path) {

@@ -132,6 +132,7 @@ impl ReadConfig {
         }
         let mut parquet_extra = Vec::new();
         if let Some((first, _)) = files.iter().find(|(_, f)| *f == ReadFormat::Parquet) {
+            primer_core::fetch_input(first)?;
             let file_schema = parquet_schema(first)?;
             if file_schema.field_with_name(&self.text_field).is_err() {
                 return Err(Error::input(format!(
@@ -219,6 +220,7 @@ impl Stage for Read {
 
     fn run_task(&self, task: usize, ctx: &TaskContext, out: &mut TaskOutput) -> Result<()> {
         let (path, format) = &self.files[task];
+        primer_core::fetch_input(path)?;
         out.count("files", 1);
         let result = match format {
             ReadFormat::Jsonl | ReadFormat::Auto => self.read_jsonl(path, ctx, out),

@@ -203,7 +203,8 @@ fn stage_err(id: &str, e: Error) -> Error {
 
 /// Say what `run` would do with each stage, and why, without doing it.
 pub fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Vec<PlanEntry>> {
-    crate::remote::pull_work_dir(p)?;
+    let remote = Remote::of(p)?;
+    crate::remote::pull_work_dir(p, false)?;
     let mut entries: Vec<PlanEntry> = Vec::new();
     let mut will_build: HashMap<&str, bool> = HashMap::new();
     for def in &p.stages {
@@ -217,9 +218,13 @@ pub fn plan(p: &Pipeline, opts: &RunOptions) -> Result<Vec<PlanEntry>> {
         let mut inputs = Vec::new();
         let mut missing = None;
         for i in &def.inputs {
-            match Dataset::open(p.dataset_dir(i)) {
-                Ok(d) => inputs.push(d),
-                Err(_) => missing = Some(i.clone()),
+            let opened = match &remote {
+                Some(r) => r.open_input(i)?,
+                None => Dataset::open(p.dataset_dir(i)).ok(),
+            };
+            match opened {
+                Some(d) => inputs.push(d),
+                None => missing = Some(i.clone()),
             }
         }
         let (status, reason) = if let Some(first) = rebuilt.first() {

@@ -203,6 +203,33 @@ impl Remote {
         Ok(())
     }
 
+    /// Bring stage `id`'s stored manifest alone to the local copy; `false` when the store
+    /// has none. Parts the copy holds under another manifest are removed, so that a local
+    /// part is only ever taken for a stored one under the manifest that names it.
+    fn pull_manifest(&self, id: &str) -> Result<bool> {
+        let Some((_, bytes)) = self.stored_manifest(id, MANIFEST_FILE)? else {
+            return Ok(false);
+        };
+        let path = self.local(id, MANIFEST_FILE);
+        let local = std::fs::read(&path).ok();
+        if local.as_deref() == Some(bytes.as_slice()) {
+            return Ok(true);
+        }
+        if let Some(old) = local.and_then(|b| serde_json::from_slice::<Manifest>(&b).ok()) {
+            for p in &old.parts {
+                let part = self.local(id, &p.file);
+                if part.exists() {
+                    std::fs::remove_file(&part).map_err(|e| Error::io(&part, e))?;
+                }
+            }
+        }
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        write_atomic(&path, &bytes)?;
+        Ok(true)
+    }
+
     /// Remove stage `id`'s manifest from the store: its dataset is being rebuilt.
     pub fn delete_manifest(&self, id: &str) -> Result<()> {
         Ok(self.bucket.delete(&self.key(id, MANIFEST_FILE))?)
@@ -386,16 +413,22 @@ impl Remote {
     }
 }
 
-/// With the work directory in a store: bring every stage's complete dataset to the local
-/// copy, and drop local manifests of datasets the store does not have, so what reads the
-/// work directory (`plan`, `status`, `report`) sees the store's state. Returns the store's
-/// URL, or `None` for a local work directory.
-pub fn pull_work_dir(p: &Pipeline) -> Result<Option<String>> {
+/// With the work directory in a store: bring every stage's stored manifest to the local
+/// copy — and with `data`, its parts and side datasets too — and drop local manifests of
+/// datasets the store does not have, so what reads the work directory sees the store's
+/// state: `plan` and `status` read manifests, the run report reads data. Returns the
+/// store's URL, or `None` for a local work directory.
+pub fn pull_work_dir(p: &Pipeline, data: bool) -> Result<Option<String>> {
     let Some(r) = Remote::of(p)? else {
         return Ok(None);
     };
     for def in &p.stages {
-        if !r.pull_dataset(&def.id)? {
+        let stored = if data {
+            r.pull_dataset(&def.id)?
+        } else {
+            r.pull_manifest(&def.id)?
+        };
+        if !stored {
             let local = r.local(&def.id, MANIFEST_FILE);
             if local.exists() {
                 std::fs::remove_file(&local).map_err(|e| Error::io(&local, e))?;

@@ -429,11 +429,19 @@ pub fn file_matches(local: &Path, obj: &Object) -> bool {
     })
 }
 
-/// The objects a glob like `s3://bucket/data/*.jsonl.zst` matches (`*` and `?` do not
-/// cross `/`), sorted by key, each brought to its staging copy unless the copy already
-/// has its size and time. Returns the local paths. An error names the pattern when it is
-/// no valid glob.
-pub fn fetch_glob(pattern: &str) -> Result<Vec<PathBuf>> {
+/// Objects listed by [`list_glob`], by the path of their staging copy: what
+/// [`stored_stamp`] answers and [`fetch_listed`] brings down.
+fn listed() -> &'static Mutex<HashMap<PathBuf, Object>> {
+    static LISTED: OnceLock<Mutex<HashMap<PathBuf, Object>>> = OnceLock::new();
+    LISTED.get_or_init(Default::default)
+}
+
+/// The staging paths of the objects a glob like `s3://bucket/data/*.jsonl.zst` matches
+/// (`*` and `?` do not cross `/`), sorted by key. Nothing is downloaded: the objects'
+/// sizes and times are remembered ([`stored_stamp`]) and a reader brings each down when
+/// it opens it ([`fetch_listed`]), so a shard fetches its own files only. An error names
+/// the pattern when it is no valid glob.
+pub fn list_glob(pattern: &str) -> Result<Vec<PathBuf>> {
     let loc = Location::parse(pattern)?;
     let prefix = glob_prefix(&loc.key);
     let glob = glob::Pattern::new(&loc.key)
@@ -453,12 +461,40 @@ pub fn fetch_glob(pattern: &str) -> Result<Vec<PathBuf>> {
             bucket: loc.bucket.clone(),
             key: obj.key.clone(),
         });
-        if !file_matches(&local, &obj) {
-            b.download(&obj.key, &local)?;
-        }
+        listed()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(local.clone(), obj);
         out.push(local);
     }
     Ok(out)
+}
+
+/// The size and time of the object a listed staging path stands for (what its copy will
+/// have once fetched); `None` for a path [`list_glob`] did not list.
+pub fn stored_stamp(local: &Path) -> Option<(u64, SystemTime)> {
+    let listed = listed().lock().unwrap_or_else(|e| e.into_inner());
+    listed.get(local).map(|o| (o.size, o.modified))
+}
+
+/// Bring a path [`list_glob`] listed to its staging copy, unless the copy already has the
+/// object's size and time; a no-op for any other path.
+pub fn fetch_listed(local: &Path) -> Result<()> {
+    let Some(obj) = listed()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(local)
+        .cloned()
+    else {
+        return Ok(());
+    };
+    if file_matches(local, &obj) {
+        return Ok(());
+    }
+    let loc = remote_of(local)
+        .ok_or_else(|| Error::Input(format!("{} is not a staging path", local.display())))?;
+    bucket(&loc.bucket)?.download(&obj.key, local)?;
+    Ok(())
 }
 
 /// The directory-like prefix to list for a glob over keys: the part above the first
