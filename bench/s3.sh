@@ -22,6 +22,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 mkdir -p "$work"
 (cd "$root" && cargo build --release -q)
 bin="$CARGO_TARGET_DIR/release/primer"
+. "$root/bench/recipe.sh"
 
 if [ "$(cat "$work/input/made_mb" 2>/dev/null || echo 0)" -lt "$size" ]; then
     rm -rf "$work/input"
@@ -50,55 +51,8 @@ for f in sorted(os.listdir(sys.argv[1])):
     s3.upload_file(os.path.join(sys.argv[1], f), "bench", "input/" + f)
 PY
 
-pipeline() { # workdir, input glob, shards dir
-    cat <<TOML
-[pipeline]
-name = "s3bench"
-workdir = "$1"
-
-[stages.docs.read]
-paths = ["$2"]
-source = "docs"
-
-[stages.english]
-inputs = ["docs"]
-[stages.english.language]
-model = "$root/pipelines/demo-data/lid.176.ftz"
-languages = ["en"]
-
-[stages.quality]
-inputs = ["english"]
-[stages.quality.filter]
-chain = [{ gopher_repetition = {} }, { gopher_quality = {} }, { c4 = {} }, { fineweb = {} }]
-
-[stages.redact]
-inputs = ["quality"]
-[stages.redact.pii]
-
-[stages.exact]
-inputs = ["redact"]
-[stages.exact.exact_dedupe]
-
-[stages.near]
-inputs = ["exact"]
-[stages.near.minhash_dedupe]
-
-[stages.clean]
-inputs = ["near"]
-[stages.clean.decontaminate]
-benchmarks = [
-    { name = "humaneval", paths = ["$root/pipelines/demo-data/HumanEval.jsonl.gz"], fields = ["prompt", "canonical_solution"], id_field = "task_id" },
-]
-
-[stages.tokens]
-inputs = ["clean"]
-[stages.tokens.tokenize]
-tokenizer = "$root/pipelines/demo-data/gpt2-tokenizer.json"
-output = "$3"
-TOML
-}
-pipeline "$work/local" "$in/*.jsonl.zst" "$work/shards-local" > "$work/local.toml"
-pipeline "s3://bench/work" "s3://bench/input/*.jsonl.zst" "s3://bench/shards" > "$work/s3.toml"
+recipe_toml "$work/local" "$in/*.jsonl.zst" "$work/shards-local" > "$work/local.toml"
+recipe_toml "s3://bench/work" "s3://bench/input/*.jsonl.zst" "s3://bench/shards" > "$work/s3.toml"
 
 server_cpu() { awk '{print ($14 + $15) / 100}' "/proc/$moto/stat"; }
 run() { # name, toml, staging dir

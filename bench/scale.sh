@@ -27,6 +27,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 mkdir -p "$work"
 (cd "$root" && cargo build --release -q)
 bin="$CARGO_TARGET_DIR/release/primer"
+. "$root/bench/recipe.sh"
 
 largest=0
 for s in "${sizes[@]}"; do [ "$s" -gt "$largest" ] && largest=$s; done
@@ -48,51 +49,7 @@ for size in "${sizes[@]}"; do
     rm -rf "$in" "$w" "$work/shards-$size"
     mkdir -p "$in"
     for f in $(ls "$work/input" | grep 'jsonl.zst$' | sort | head -n "$nfiles"); do ln -s "$work/input/$f" "$in/$f"; done
-    cat > "$work/p-$size.toml" <<TOML
-[pipeline]
-name = "scale"
-workdir = "$w"
-
-[stages.docs.read]
-paths = ["$in/*.jsonl.zst"]
-source = "docs"
-
-[stages.english]
-inputs = ["docs"]
-[stages.english.language]
-model = "$root/pipelines/demo-data/lid.176.ftz"
-languages = ["en"]
-
-[stages.quality]
-inputs = ["english"]
-[stages.quality.filter]
-chain = [{ gopher_repetition = {} }, { gopher_quality = {} }, { c4 = {} }, { fineweb = {} }]
-
-[stages.redact]
-inputs = ["quality"]
-[stages.redact.pii]
-
-[stages.exact]
-inputs = ["redact"]
-[stages.exact.exact_dedupe]
-
-[stages.near]
-inputs = ["exact"]
-[stages.near.minhash_dedupe]
-
-[stages.clean]
-inputs = ["near"]
-[stages.clean.decontaminate]
-benchmarks = [
-    { name = "humaneval", paths = ["$root/pipelines/demo-data/HumanEval.jsonl.gz"], fields = ["prompt", "canonical_solution"], id_field = "task_id" },
-]
-
-[stages.tokens]
-inputs = ["clean"]
-[stages.tokens.tokenize]
-tokenizer = "$root/pipelines/demo-data/gpt2-tokenizer.json"
-output = "$work/shards-$size"
-TOML
+    recipe_toml "$w" "$in/*.jsonl.zst" "$work/shards-$size" > "$work/p-$size.toml"
     echo "== $size MB of input text ($nfiles files), $threads threads"
     printf "%-8s %10s %9s %8s %8s %11s %8s %9s\n" stage "rows in" "MB in" wall CPU "MB/CPU s" "RSS MB" "disk MB"
     prev=""

@@ -313,21 +313,7 @@ fn slurm_jobs_sharing_only_the_store_equal_one_process() {
     let want = local_demo_outputs();
     let dir = demo_copy();
     demo_on_store(dir.path(), &store, &bucket);
-    let bin = dir.path().join("fake-bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let sbatch = bin.join("sbatch");
-    std::fs::write(&sbatch, super::slurm::FAKE_SBATCH).unwrap();
-    std::process::Command::new("chmod")
-        .args(["+x", sbatch.to_str().unwrap()])
-        .status()
-        .unwrap();
-    let fake_dir = dir.path().join("fake-slurm");
-    std::fs::create_dir_all(&fake_dir).unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let (fake_dir, path) = super::slurm::install_fake_sbatch(dir.path());
     let submitter_staging = dir.path().join("submitter");
     let mut envs = env(&endpoint, &submitter_staging);
     envs.push(("PATH", path.into()));

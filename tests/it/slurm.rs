@@ -59,7 +59,7 @@ fn dry_run_prints_an_array_and_a_finishing_job_per_stage_chained_by_inputs() {
 /// elements of an array run as separate processes at the same time; it fails when one does.
 /// With `FAKE_SLURM_NODES` set, every job and array element stages object storage in a
 /// directory of its own, as on a node of its own.
-pub(super) const FAKE_SBATCH: &str = r#"#!/bin/bash
+const FAKE_SBATCH: &str = r#"#!/bin/bash
 set -u
 script="${@: -1}"
 id=$(( $(cat "$FAKE_SLURM_DIR/counter" 2>/dev/null || echo 0) + 1 ))
@@ -86,6 +86,27 @@ else
 fi
 echo "$id"
 "#;
+
+/// Put [`FAKE_SBATCH`] on a `PATH` in `dir`; returns the directory it logs to
+/// (`FAKE_SLURM_DIR`) and the `PATH` to run with.
+pub(super) fn install_fake_sbatch(dir: &Path) -> (std::path::PathBuf, String) {
+    let bin = dir.join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sbatch = bin.join("sbatch");
+    std::fs::write(&sbatch, FAKE_SBATCH).unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", sbatch.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let fake_dir = dir.join("fake-slurm");
+    std::fs::create_dir_all(&fake_dir).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    (fake_dir, path)
+}
 
 /// `primer slurm pipelines/demo.toml --tasks N --dir jobs` in `dir` with `env`; its output,
 /// after checking it succeeded.
@@ -125,21 +146,7 @@ fn the_demo_through_slurm_scripts_equals_one_process_for_1_3_and_8_tasks() {
     assert!(want.len() > 20);
     for n in [1usize, 3, 8] {
         let dir = demo_copy();
-        let bin = dir.path().join("fake-bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        let sbatch = bin.join("sbatch");
-        std::fs::write(&sbatch, FAKE_SBATCH).unwrap();
-        std::process::Command::new("chmod")
-            .args(["+x", sbatch.to_str().unwrap()])
-            .status()
-            .unwrap();
-        let fake_dir = dir.path().join("fake-slurm");
-        std::fs::create_dir_all(&fake_dir).unwrap();
-        let path = format!(
-            "{}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let (fake_dir, path) = install_fake_sbatch(dir.path());
         slurm_submit(
             dir.path(),
             n,
