@@ -35,38 +35,18 @@ impl BuildContext<'_> {
     ) -> Result<Vec<std::path::PathBuf>> {
         let mut files: Vec<std::path::PathBuf> = Vec::new();
         for pattern in patterns {
-            if primer_store::is_remote(pattern) {
+            // Stored objects come listed (sorted by key), not fetched.
+            let found = if primer_store::is_remote(pattern) {
                 let found = primer_store::list_glob(pattern)?;
                 if found.is_empty() {
                     return Err(Error::input(format!(
                         "{setting}: `{pattern}` matches no object"
                     )));
                 }
-                for p in found {
-                    if !files.contains(&p) {
-                        files.push(p);
-                    }
-                }
-                continue;
-            }
-            let full = self.resolve(pattern);
-            let full_str = full.to_string_lossy();
-            let matches = glob::glob(&full_str).map_err(|e| {
-                Error::input(format!("{setting}: `{pattern}` is not a valid glob: {e}"))
-            })?;
-            let mut found = Vec::new();
-            for m in matches {
-                let p = m.map_err(|e| Error::input(format!("{setting}: `{pattern}`: {e}")))?;
-                if p.is_file() {
-                    found.push(p);
-                }
-            }
-            if found.is_empty() {
-                return Err(Error::input(format!(
-                    "{setting}: `{pattern}` matches no file (looked for {full_str})"
-                )));
-            }
-            found.sort();
+                found
+            } else {
+                self.local_glob(setting, pattern)?
+            };
             for p in found {
                 if !files.contains(&p) {
                     files.push(p);
@@ -74,6 +54,29 @@ impl BuildContext<'_> {
             }
         }
         Ok(files)
+    }
+
+    /// The files a local path or glob matches, sorted; none is an error.
+    fn local_glob(&self, setting: &str, pattern: &str) -> Result<Vec<std::path::PathBuf>> {
+        let full = self.resolve(pattern);
+        let full_str = full.to_string_lossy();
+        let matches = glob::glob(&full_str).map_err(|e| {
+            Error::input(format!("{setting}: `{pattern}` is not a valid glob: {e}"))
+        })?;
+        let mut found = Vec::new();
+        for m in matches {
+            let p = m.map_err(|e| Error::input(format!("{setting}: `{pattern}`: {e}")))?;
+            if p.is_file() {
+                found.push(p);
+            }
+        }
+        if found.is_empty() {
+            return Err(Error::input(format!(
+                "{setting}: `{pattern}` matches no file (looked for {full_str})"
+            )));
+        }
+        found.sort();
+        Ok(found)
     }
 }
 

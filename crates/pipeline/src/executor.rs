@@ -191,7 +191,7 @@ fn build(p: &Pipeline, def: &StageDef) -> Result<Box<dyn Stage>> {
     def.op.build(&ctx, &def.inputs)
 }
 
-fn stage_err(id: &str, e: Error) -> Error {
+pub(crate) fn stage_err(id: &str, e: Error) -> Error {
     match e {
         Error::Stage { .. } => e,
         e => Error::Stage {

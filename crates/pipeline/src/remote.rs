@@ -169,7 +169,7 @@ impl Remote {
         self.pull_extras(id, &m)?;
         self.pull_parts(id, "", &m, &bytes)
             .map(|()| true)
-            .map_err(|e| stage_context(id, e))
+            .map_err(|e| crate::executor::stage_err(id, e))
     }
 
     /// The parts of the dataset (or side dataset) at `id/dir`, then its manifest.
@@ -189,16 +189,12 @@ impl Remote {
         }
         for p in &m.parts {
             let local = self.local(id, &rel(&p.file));
-            let whole = std::fs::metadata(&local).is_ok_and(|md| md.len() == p.bytes);
-            if !same || !whole {
+            if !same || !is_whole(&local, p) {
                 self.bucket.download(&self.key(id, &rel(&p.file)), &local)?;
             }
         }
         if !same {
-            if let Some(d) = manifest_path.parent() {
-                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-            }
-            write_atomic(&manifest_path, bytes)?;
+            write_in_dir(&manifest_path, bytes)?;
         }
         Ok(())
     }
@@ -223,10 +219,7 @@ impl Remote {
                 }
             }
         }
-        if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-        }
-        write_atomic(&path, &bytes)?;
+        write_in_dir(&path, &bytes)?;
         Ok(true)
     }
 
@@ -276,19 +269,14 @@ impl Remote {
             ) {
                 (_, Some(rec)) if pull => {
                     let same = local.as_deref() == remote.as_deref();
-                    for file in record_files(&rec) {
-                        let path = self.local(id, file);
-                        let whole = std::fs::metadata(&path)
-                            .is_ok_and(|m| m.len() == part_bytes(&rec, file));
-                        if !same || !whole {
-                            self.bucket.download(&self.key(id, file), &path)?;
+                    for p in record_parts(&rec) {
+                        let path = self.local(id, &p.file);
+                        if !same || !is_whole(&path, p) {
+                            self.bucket.download(&self.key(id, &p.file), &path)?;
                         }
                     }
                     if !same {
-                        if let Some(d) = local_path.parent() {
-                            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-                        }
-                        write_atomic(&local_path, remote.as_deref().unwrap_or_default())?;
+                        write_in_dir(&local_path, remote.as_deref().unwrap_or_default())?;
                     }
                     self.know(key, fingerprint);
                 }
@@ -312,9 +300,9 @@ impl Remote {
 
     /// Store a finished task: its parts, then its record.
     pub fn push_task(&self, id: &str, rec: &TaskRecord) -> Result<()> {
-        for file in record_files(rec) {
+        for p in record_parts(rec) {
             self.bucket
-                .upload(&self.local(id, file), &self.key(id, file))?;
+                .upload(&self.local(id, &p.file), &self.key(id, &p.file))?;
         }
         let rel = task_file_name(rec.task);
         let key = self.key(id, &rel);
@@ -393,23 +381,25 @@ impl Remote {
         if self.local(id, CACHE_DIR).exists() {
             return Ok(());
         }
-        for obj in self.bucket.list(&self.key(id, CACHE_DIR))? {
-            let rel = obj.key[self.key(id, "").len()..].trim_start_matches('/');
-            self.bucket.download(&obj.key, &self.local(id, rel))?;
-        }
-        Ok(())
+        self.cache(id).pull()
     }
 
     /// Store stage `id`'s `_cache/` files that changed.
     pub fn push_cache(&self, id: &str) -> Result<()> {
-        let dir = self.local(id, CACHE_DIR);
-        if !dir.is_dir() {
+        if !self.local(id, CACHE_DIR).is_dir() {
             return Ok(());
         }
-        let loc = self.loc.join(id).join(CACHE_DIR);
-        let sync = OutputSync::new(dir, loc, self.bucket.clone());
+        let sync = self.cache(id);
         sync.know_stored()?;
         sync.push_changed()
+    }
+
+    fn cache(&self, id: &str) -> OutputSync {
+        OutputSync::new(
+            self.local(id, CACHE_DIR),
+            self.loc.join(id).join(CACHE_DIR),
+            self.bucket.clone(),
+        )
     }
 }
 
@@ -438,27 +428,23 @@ pub fn pull_work_dir(p: &Pipeline, data: bool) -> Result<Option<String>> {
     Ok(Some(r.url()))
 }
 
-fn stage_context(id: &str, e: Error) -> Error {
-    Error::Stage {
-        stage: id.to_string(),
-        source: Box::new(e),
+/// The parts a task record names, its side datasets' too (files relative to the dataset
+/// directory).
+fn record_parts(rec: &TaskRecord) -> impl Iterator<Item = &PartInfo> {
+    rec.parts.iter().chain(rec.side_parts.values().flatten())
+}
+
+/// Whether `path` holds a file of `part`'s size.
+fn is_whole(path: &Path, part: &PartInfo) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() == part.bytes)
+}
+
+/// [`write_atomic`], creating the file's directory first.
+fn write_in_dir(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
-}
-
-/// The files a task record names (relative to the dataset directory).
-fn record_files(rec: &TaskRecord) -> impl Iterator<Item = &str> {
-    rec.parts
-        .iter()
-        .chain(rec.side_parts.values().flatten())
-        .map(|p| p.file.as_str())
-}
-
-fn part_bytes(rec: &TaskRecord, file: &str) -> u64 {
-    rec.parts
-        .iter()
-        .chain(rec.side_parts.values().flatten())
-        .find(|p| p.file == file)
-        .map_or(u64::MAX, |p| p.bytes)
+    write_atomic(path, bytes)
 }
 
 /// Every file under `dir`, relative, skipping temporary files (their names start with `.`).
@@ -522,8 +508,7 @@ impl PartSource for StoredParts {
             .clone();
         let mut done = cell.lock().unwrap_or_else(|e| e.into_inner());
         if !*done {
-            let whole = std::fs::metadata(path).is_ok_and(|m| m.len() == part.bytes);
-            if !(self.trusted && whole) {
+            if !(self.trusted && is_whole(path, part)) {
                 self.bucket.download(&self.loc.join(&part.file).key, path)?;
             }
             *done = true;
