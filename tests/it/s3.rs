@@ -244,6 +244,38 @@ fn the_demo_on_s3_equals_local_disk_and_a_killed_run_completes_elsewhere() {
     );
     let report = String::from_utf8(store.get("demo/report.html").unwrap().unwrap()).unwrap();
     assert!(report.contains("near"), "the stored report names no stage");
+
+    // Machine D: `--force near` rebuilds every task of the two-phase MinHash stage; none
+    // of the stored records of the run it replaces is taken for done.
+    let records = || store.list("demo/near/_tasks").unwrap();
+    let before = records().iter().map(|o| o.modified).max().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let staging_d = tempfile::tempdir().unwrap();
+    let log = run_with(
+        copy.path(),
+        &env(&endpoint, staging_d.path()),
+        &[
+            "run",
+            "pipelines/demo.toml",
+            "-j",
+            "1",
+            "--no-report",
+            "--force",
+            "near",
+        ],
+    );
+    assert!(log.contains("near (minhash_dedupe): running"), "{log}");
+    let stale: Vec<String> = records()
+        .into_iter()
+        .filter(|o| o.modified <= before)
+        .map(|o| o.key)
+        .collect();
+    assert!(stale.is_empty(), "not rebuilt: {stale:?}\n{log}");
+    assert_same(
+        &stored_outputs(&store),
+        &want,
+        "the store after --force near",
+    );
 }
 
 /// Make the demo copy in `dir` use the store for everything: its inputs are uploaded and
